@@ -1,0 +1,1 @@
+"""The pure domain of meterd: models, validation, identity, time windows, aggregation, errors (stdlib only)."""

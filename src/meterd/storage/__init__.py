@@ -1,0 +1,1 @@
+"""Storage: the async ``Store`` interface and its implementations (memory, SQLite, PostgreSQL)."""
