@@ -88,9 +88,7 @@ def check_time(value: object, path: str, errors: list[FieldError]) -> int:
         return 0
 
 
-def parse_event(
-    data: object, *, now: int, surface: str = "native", limits: Limits = DEFAULT_LIMITS
-) -> UsageEvent:
+def parse_event(data: object, *, now: int, surface: str = "native", limits: Limits = DEFAULT_LIMITS) -> UsageEvent:
     """Validate one native record (a JSON object) into a :class:`UsageEvent`.
 
     A missing ``time`` means ``now``; a missing ``value`` means 1; a missing ``id`` is derived from a hash of
@@ -128,6 +126,22 @@ def canonical_content(event: UsageEvent) -> str:
     return json.dumps(
         [event.meter, event.customer, event.time, event.value, event.dimensions, event.end_time],
         sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def record_json(event: UsageEvent) -> str:
+    """An event as a native JSON record (times in epoch ms), for keeping when no raw payload was given."""
+    return json.dumps(
+        {
+            "id": event.id,
+            "meter": event.meter,
+            "customer": event.customer,
+            "time_ms": event.time,
+            "value": event.value,
+            "dimensions": event.dimensions,
+            "end_time_ms": event.end_time,
+        },
         separators=(",", ":"),
     )
 

@@ -161,9 +161,7 @@ class Store(ABC):
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None: ...
 
     @abstractmethod
-    async def list_events(
-        self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
         """Events in ingest order (``seq``), a page at a time."""
 
     @abstractmethod
