@@ -158,6 +158,15 @@ class Store(ABC):
         """Store a batch in one transaction; one outcome per event, in order (see the module rules)."""
 
     @abstractmethod
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        """Give an open interval event its end, in one transaction.
+
+        The stored live event with no end gets ``end_time`` (``accepted``); one already ending at ``end_time``
+        is a ``duplicate``; one ending elsewhere, or an end before its start, is a ``conflict`` (kept as a
+        rejection). NotFound when there is no such event: the caller keeps the close until the open arrives.
+        """
+
+    @abstractmethod
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None: ...
 
     @abstractmethod

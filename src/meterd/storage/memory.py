@@ -153,6 +153,26 @@ class MemoryStore(Store):
         if (tenant, event.meter) not in self.meters:
             self.meters[(tenant, event.meter)] = Meter(event.meter, created_at=now)
 
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        async with self._lock:
+            ident = (tenant, surface, event_id)
+            stored = self.events.get(ident)
+            if stored is None:
+                raise NotFound(f"no event {event_id!r}")
+            event = stored.event
+            if event.end_time == end_time:
+                outcome = Outcome.DUPLICATE
+            elif event.end_time is not None or end_time < event.time or stored.status is EventStatus.VOIDED:
+                self._add_rejections(tenant, [conflict_rejection(replace(event, end_time=end_time))], now)
+                outcome = Outcome.CONFLICT
+            else:
+                closed = replace(event, end_time=end_time)
+                self.events[ident] = replace(stored, event=closed)
+                self.fingerprints[ident] = fingerprint(closed)
+                outcome = Outcome.ACCEPTED
+            bump_stats(self.stats, tenant, event.meter, surface, outcome.value, now)
+            return outcome
+
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None:
         return self.events.get((tenant, surface, event_id))
 
