@@ -19,8 +19,13 @@ async def test_ingest_then_query(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/query", json=q)
     assert r.status_code == 200
     assert r.json()["rows"] == [
-        {"meter": "calls", "start": "2024-01-01T00:00:00.000Z", "end": "2024-01-02T00:00:00.000Z", "group": {},
-         "value": 5.0}
+        {
+            "meter": "calls",
+            "start": "2024-01-01T00:00:00.000Z",
+            "end": "2024-01-02T00:00:00.000Z",
+            "group": {},
+            "value": 5.0,
+        }
     ]
 
 
