@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -87,6 +88,6 @@ def test_windows_of_a_range_tile_it_without_gaps(begin: int, hours: int, window:
     frames = list(windows_between(begin, end, window, ZoneInfo(name)))
     assert frames[0][0] <= begin < frames[0][1]
     assert frames[-1][0] < end <= frames[-1][1]
-    for (_, a_end), (b_start, _) in zip(frames, frames[1:], strict=False):
+    for (_, a_end), (b_start, _) in pairwise(frames):
         assert a_end == b_start
     assert all(b - a <= timedelta(days=31).total_seconds() * 1000 + 3_600_000 for a, b in frames)
