@@ -106,8 +106,10 @@ def parse_event(data: object, *, now: int, surface: str = "native", limits: Limi
     raw_time = get("time")
     time = now if raw_time is None else check_time(raw_time, "time", errors)
     raw_value = get("value", 1)
-    value = float(raw_value) if type(raw_value) in (int, float) and math.isfinite(raw_value) else check_value(
-        raw_value, "value", errors
+    value = (
+        float(raw_value)
+        if type(raw_value) in (int, float) and math.isfinite(raw_value)
+        else check_value(raw_value, "value", errors)
     )
     raw_dims = get("dimensions")
     dimensions = check_dimensions(raw_dims, "dimensions", errors, limits) if raw_dims else {}
