@@ -7,7 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATABASE ?= ./meterd.db
 
-.PHONY: run test lint typecheck pytest install clean bench
+.PHONY: run test lint typecheck pytest install clean bench client-venvs
+
+# Clients that need their own virtualenv (they install the same top-level package); tests skip without them.
+AMBERFLO3 := .venv-amberflo3
+AMBERFLO2 := .venv-amberflo2
+CLIENT_VENVS += $(AMBERFLO3)/.installed $(AMBERFLO2)/.installed
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +33,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
 
-pytest: $(STAMP)
+$(AMBERFLO3)/.installed:
+	$(PYTHON) -m venv $(AMBERFLO3)
+	$(AMBERFLO3)/bin/python -m pip install -q amberflo-metering-python==3.3.1
+	touch $@
+
+$(AMBERFLO2)/.installed:
+	$(PYTHON) -m venv $(AMBERFLO2)
+	$(AMBERFLO2)/bin/python -m pip install -q amberflo-metering-python==2.3.0
+	touch $@
+
+client-venvs: $(CLIENT_VENVS)
+
+pytest: $(STAMP) $(CLIENT_VENVS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AMBERFLO3) $(AMBERFLO2) .pytest_cache .mypy_cache .ruff_cache

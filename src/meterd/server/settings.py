@@ -28,6 +28,7 @@ class Settings:
     vault_callback_hosts: tuple[str, ...] = ()
     influx_redirect_hosts: tuple[str, ...] = ()
     amie_prefix: str = "/amie/api/v1"
+    amberflo_prefix: str = ""
     aws_region: str | None = None
     aws_lateness_hours: int = 6
     log_level: str = "info"
