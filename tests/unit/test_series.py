@@ -1,0 +1,53 @@
+"""Dense usage series: report queries, totals, relative change, the always-present ungrouped series; and sparse
+windows that stay cheap over any range."""
+
+from __future__ import annotations
+
+from meterd.core.models import Meter, UsageEvent
+from meterd.core.query import QuerySpec, Row, evaluate
+from meterd.core.series import build_series, percent_change, report_specs
+from meterd.core.timeutil import MAX_MS
+from meterd.core.windows import Window
+
+DAY = 86_400_000
+
+
+def test_percent_change() -> None:
+    assert percent_change(None, 5) == 0.0
+    assert percent_change(0, 5) == 0.0
+    assert percent_change(4, None) == 0.0
+    assert percent_change(4, 5) == 25.0
+    assert percent_change(-4, -2) == 50.0
+
+
+def test_report_specs_cover_the_range_before() -> None:
+    spec = QuerySpec(("m",), 10 * DAY, 12 * DAY, Window.DAY)
+    specs = report_specs(spec)
+    assert specs.windows.dense and specs.totals.window is Window.NONE
+    assert specs.previous is not None and (specs.previous.start, specs.previous.end) == (8 * DAY, 10 * DAY)
+    assert report_specs(QuerySpec(("m",), 0, DAY, Window.DAY)).previous is None
+
+
+def test_build_series() -> None:
+    spec = QuerySpec(("m", "n"), 0, 2 * DAY, Window.DAY, group_by=("customer",))
+    rows = [Row("m", 0, DAY, {"customer": "a"}, 2.0), Row("m", DAY, 2 * DAY, {"customer": "a"}, 3.0)]
+    totals = [Row("m", 0, 2 * DAY, {"customer": "a"}, 5.0)]
+    previous = [Row("m", 0, 2 * DAY, {"customer": "a"}, 4.0)]
+    series = build_series(["m", "n"], spec, rows, totals, previous)
+    assert series["n"] == []
+    [a] = series["m"]
+    assert (a.total, a.change, [p.value for p in a.points], [p.change for p in a.points]) == (
+        5.0,
+        25.0,
+        [2.0, 3.0],
+        [0.0, 50.0],
+    )
+    ungrouped = build_series(["n"], QuerySpec(("n",), 0, 2 * DAY, Window.DAY), [], [], [])
+    assert [(s.group, s.total, len(s.points)) for s in ungrouped["n"]] == [({}, None, 2)]
+
+
+def test_sparse_minute_windows_over_all_time() -> None:
+    events = [UsageEvent("1", "m", "a", 5 * DAY + 61_000, 2.0), UsageEvent("2", "m", "a", 900 * DAY, 3.0)]
+    spec = QuerySpec(("m",), 0, MAX_MS + 1, Window.MINUTE)
+    got = [(r.start, r.end, r.value) for r in evaluate(events, {"m": Meter("m")}, spec, 0)]
+    assert got == [(5 * DAY + 60_000, 5 * DAY + 120_000, 2.0), (900 * DAY, 900 * DAY + 60_000, 3.0)]
