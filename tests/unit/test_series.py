@@ -51,3 +51,15 @@ def test_sparse_minute_windows_over_all_time() -> None:
     spec = QuerySpec(("m",), 0, MAX_MS + 1, Window.MINUTE)
     got = [(r.start, r.end, r.value) for r in evaluate(events, {"m": Meter("m")}, spec, 0)]
     assert got == [(5 * DAY + 60_000, 5 * DAY + 120_000, 2.0), (900 * DAY, 900 * DAY + 60_000, 3.0)]
+
+
+def test_windows_at_the_end_of_time_in_every_offset() -> None:
+    """The last instant meterd accepts, windowed in the zones furthest east and west: no calendar overflow."""
+    events = [UsageEvent("1", "m", "a", MAX_MS, 1.0)]
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"):
+        for window in (Window.MINUTE, Window.HOUR, Window.DAY, Window.WEEK, Window.MONTH):
+            for dense in (False, True):
+                spec = QuerySpec(("m",), MAX_MS - 40 * DAY, MAX_MS + 1, window, zone, dense=dense)
+                rows = evaluate(events, {"m": Meter("m")}, spec, 0)
+                last = rows[-1]
+                assert last.value == 1.0 and last.start <= MAX_MS < last.end, (zone, window, dense)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from meterd.core.errors import FieldError
 
 MIN_MS = 0  # 1970-01-01
-MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+MAX_MS = 253402127999999  # 9999-12-29T23:59:59.999Z: local times in every zone (±14 h) stay representable
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 

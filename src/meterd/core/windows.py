@@ -9,10 +9,11 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from meterd.core.errors import FieldError, InvalidInput
-from meterd.core.timeutil import from_ms, to_ms
+from meterd.core.timeutil import MAX_MS, from_ms, to_ms
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+LAST_MONTH_MS = 32 * 86_400_000
 
 
 class Window(StrEnum):
@@ -63,7 +64,18 @@ def window_start(ms: int, window: Window, tz: ZoneInfo) -> int:
 
 
 def window_end(start: int, window: Window, tz: ZoneInfo) -> int:
-    """The end (exclusive) of the window that starts at ``start``."""
+    """The end (exclusive) of the window that starts at ``start``; the last window ends after ``MAX_MS``."""
+    if window is Window.NONE:
+        raise ValueError("window none has no end")
+    try:
+        return _window_end(start, window, tz)
+    except (ValueError, OverflowError, OSError):
+        if start + LAST_MONTH_MS > MAX_MS:  # the calendar runs out in year 9999
+            return MAX_MS + 1
+        raise
+
+
+def _window_end(start: int, window: Window, tz: ZoneInfo) -> int:
     if window in (Window.MINUTE, Window.HOUR):
         step = MINUTE_MS if window is Window.MINUTE else HOUR_MS
         nxt = window_start(start + step, window, tz)

@@ -10,6 +10,7 @@ from meterd.core.events import DEFAULT_LIMITS, Limits, check_dimensions, check_n
 from meterd.core.models import Aggregation, Customer
 from meterd.core.query import CUSTOMER, DimensionFilter, FilterOp, QuerySpec, Take
 from meterd.core.series import Series, frames
+from meterd.core.timeutil import MAX_MS
 from meterd.core.windows import Window
 
 CUSTOMER_ID = "customerId"
@@ -20,6 +21,7 @@ QUERY_FIELDS = frozenset(
 )
 CUSTOMER_FIELDS = frozenset({"customerId", "customerName", "customerEmail", "enabled", "traits"})
 MAX_GROUP_BY = 8
+MAX_SECONDS = MAX_MS // 1000
 MAX_FILTER_VALUES = 1000
 
 
@@ -47,13 +49,13 @@ def time_range(value: object, now: int, errors: list[FieldError]) -> tuple[int, 
 def seconds_range(start: object, end: object, now: int, errors: list[FieldError], where: str = "") -> tuple[int, int]:
     """Whole epoch seconds [start, end) as epoch ms; no end means now."""
     first = _whole(start)
-    if first is None or first < 0:
+    if first is None or not 0 <= first <= MAX_SECONDS:
         errors.append(FieldError(f"{where}startTimeInSeconds", "is required and must be whole epoch seconds"))
         return 0, 1
     if end is None:
         return first * 1000, max(now, first * 1000 + 1)
     last = _whole(end)
-    if last is None or last <= first:
+    if last is None or not first < last <= MAX_SECONDS + 1:
         errors.append(FieldError(f"{where}endTimeInSeconds", "must be whole epoch seconds after the start"))
         return first * 1000, first * 1000 + 1
     return first * 1000, last * 1000
