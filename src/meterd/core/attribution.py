@@ -1,10 +1,10 @@
 """Attributing a query to owners: which store queries answer it, and how their rows fold into the exact result.
 
-With ``attribute_to_owner`` the ``customer`` of every event is replaced by the owner of that customer at the
-event's time (see :mod:`meterd.core.ownership`), for the part of the event inside each ownership; parts when
-nobody owned the resource stay with the resource itself, so totals are conserved. The ``customers`` filter
-applies to the attributed customer. Interval events are split exactly at ownership changes; ``count`` counts
-each part.
+With ``attribute_to_owner`` the ``customer`` of every event is replaced by whoever owned that customer at the
+time (see :mod:`meterd.core.ownership`): a ``duration`` splits each interval exactly at ownership changes;
+every other aggregation counts an event for the owner at the event's time. Time when nobody owned the
+resource stays with the resource itself, so totals are conserved. The ``customers`` filter applies to the
+attributed customer.
 
 The answer is assembled from ordinary queries (so stores need nothing new): one over the whole range grouped
 by customer, and one per (owned resource, ownership piece) restricted to that resource and piece. Rows fold
@@ -51,10 +51,11 @@ def plan(spec: QuerySpec, meters: Mapping[str, Meter]) -> list[Variant]:
         kind = aggregation if aggregation not in DIRECT else Aggregation.SUM
         classes.setdefault((kind, unique if aggregation is Aggregation.UNIQUE_COUNT else None), []).append(key)
     latest = classes.pop((Aggregation.LATEST, None), [])
-    if latest:
+    if latest or spec.aggregation is Aggregation.LATEST:
+        which = f"meters {', '.join(sorted(latest))} use" if spec.aggregation is None else "the query asks for"
         raise InvalidInput(
             "attribute_to_owner cannot combine 'latest' across owners",
-            [FieldError("aggregation", f"meters {', '.join(sorted(latest))} use latest; choose another")],
+            [FieldError("aggregation", f"{which} latest; choose another aggregation")],
         )
     variants: list[Variant] = []
     special = [key for (kind, _), keys in classes.items() if kind is not Aggregation.SUM for key in keys]
