@@ -2,9 +2,10 @@
 
 The rules are :func:`meterd.core.intervals.merge`'s. Storage: an event whose open is known is a core usage
 event (value 1, ``end_time`` None while open) closed later with ``Store.close_interval``; a close that comes
-before its open is kept as a ``interval.pending_close`` object until the open arrives. Both sides re-check
-the other after writing, so an open and a close racing each other still meet. Conflicts are kept as
-rejections and raised as :class:`~meterd.core.errors.Conflict` (409).
+before its open is kept as an ``interval.pending_close`` object until the open arrives, and the event is then
+stored with both times. Each claim is decided and written holding the event id's lock, so concurrent opens,
+closes and replays of one id (from any number of server processes) see each other's writes. Conflicts are
+kept as rejections and raised as :class:`~meterd.core.errors.Conflict` (409).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from meterd.core.errors import Conflict, StorageError
+from meterd.core.errors import Conflict
 from meterd.core.intervals import Claim, Verdict, merge
 from meterd.core.models import Aggregation, Dimensions, Meter, Outcome, UsageEvent
+from meterd.service.locks import held
 from meterd.service.meterd import Meterd
 from meterd.storage.base import NewRejection
 
 PENDING = "interval.pending_close"
-ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,38 +58,33 @@ async def record_interval(meterd: Meterd, tenant: str, request: IntervalRequest)
     """Apply one claim: ``accepted`` when it changed something, ``duplicate`` for a replay; Conflict otherwise."""
     claim = request.claim()
     claim.check()
-    store = meterd.store
     key = _pending_key(request.surface, request.id)
-    for _ in range(ATTEMPTS):
-        stored = await store.get_event(tenant, request.surface, request.id)
-        pending = None if stored is not None else await store.get_object(tenant, PENDING, key)
-        known = claim_of(stored.event) if stored is not None else _pending_claim(pending) if pending else None
-        result = merge(known, claim)
-        if result.verdict is Verdict.CONFLICT:
-            await _keep_conflict(meterd, tenant, request, result.reason)
-            raise Conflict(f"event {request.id!r}: {result.reason}")
-        if result.verdict is Verdict.SAME:
-            return Outcome.DUPLICATE
-        merged = result.merged
-        if stored is not None:
-            assert merged.stop is not None
-            outcome = await store.close_interval(tenant, request.surface, request.id, merged.stop, meterd.clock())
-            if outcome is Outcome.CONFLICT:
-                raise Conflict(f"event {request.id!r} was closed at another time")
-            return outcome
-        if merged.start is None:
-            assert merged.stop is not None
-            body = {"meter": request.meter, "customer": request.customer, "stop": merged.stop, "raw": request.raw}
-            if not await store.put_object(tenant, PENDING, key, body, only_if_absent=True):
-                continue  # another request wrote it meanwhile: decide again on what is there now
-            await settle(meterd, tenant, request.surface, request.id)
-            return Outcome.ACCEPTED
-        return await _ingest_open(meterd, tenant, request, merged)
-    raise StorageError(f"event {request.id!r} kept changing while it was written; retry")
+    async with held(meterd.store, tenant, f"interval:{key}", meterd.clock):
+        return await _apply(meterd, tenant, request, claim, key)
 
 
-async def _ingest_open(meterd: Meterd, tenant: str, request: IntervalRequest, merged: Claim) -> Outcome:
-    assert merged.start is not None
+async def _apply(meterd: Meterd, tenant: str, request: IntervalRequest, claim: Claim, key: str) -> Outcome:
+    store = meterd.store
+    stored = await store.get_event(tenant, request.surface, request.id)
+    pending = None if stored is not None else await store.get_object(tenant, PENDING, key)
+    known = claim_of(stored.event) if stored is not None else _pending_claim(pending) if pending else None
+    result = merge(known, claim)
+    if result.verdict is Verdict.CONFLICT:
+        await _keep_conflict(meterd, tenant, request, result.reason)
+        raise Conflict(f"event {request.id!r}: {result.reason}")
+    if result.verdict is Verdict.SAME:
+        return Outcome.DUPLICATE
+    merged = result.merged
+    if stored is not None:  # the stored open gets its stop
+        assert merged.stop is not None
+        outcome = await store.close_interval(tenant, request.surface, request.id, merged.stop, meterd.clock())
+        if outcome is Outcome.CONFLICT:
+            raise Conflict(f"event {request.id!r} was closed at another time")
+        return outcome
+    if merged.start is None:  # a close before its open: keep it until the open arrives
+        body = {"meter": request.meter, "customer": request.customer, "stop": merged.stop, "raw": request.raw}
+        await store.put_object(tenant, PENDING, key, body)
+        return Outcome.ACCEPTED
     await _ensure_duration_meter(meterd, tenant, request.meter)
     event = UsageEvent(
         request.id,
@@ -104,34 +100,9 @@ async def _ingest_open(meterd: Meterd, tenant: str, request: IntervalRequest, me
     (outcome,) = await meterd.ingest_events(tenant, [event])
     if outcome is Outcome.CONFLICT:
         raise Conflict(f"event {request.id!r} exists with other content")
-    await settle(meterd, tenant, request.surface, request.id)
+    if pending is not None:
+        await store.delete_object(tenant, PENDING, key)
     return outcome
-
-
-async def settle(meterd: Meterd, tenant: str, surface: str, event_id: str) -> None:
-    """If both the event and a pending close of it are stored, apply the close and drop the pending one."""
-    store = meterd.store
-    key = _pending_key(surface, event_id)
-    pending = await store.get_object(tenant, PENDING, key)
-    if pending is None:
-        return
-    stored = await store.get_event(tenant, surface, event_id)
-    if stored is None:
-        return
-    result = merge(claim_of(stored.event), _pending_claim(pending))
-    if result.verdict is Verdict.CONFLICT:
-        rejection = NewRejection(
-            surface,
-            "conflict",
-            f"close of event {event_id!r}: {result.reason}",
-            str(pending.get("raw", "")),
-            str(pending["meter"]),
-            event_id,
-        )
-        await meterd.reject(tenant, [rejection])
-    elif result.verdict is Verdict.NEW and result.merged.stop is not None:
-        await store.close_interval(tenant, surface, event_id, result.merged.stop, meterd.clock())
-    await store.delete_object(tenant, PENDING, key)
 
 
 async def _keep_conflict(meterd: Meterd, tenant: str, request: IntervalRequest, reason: str) -> None:

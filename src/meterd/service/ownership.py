@@ -2,7 +2,8 @@
 
 An ownership is the object ``ownership/<surface>:<id>`` ``{"owner","resource","start","stop","surface","raw"}``;
 its open and close may arrive in any order and follow :func:`meterd.core.intervals.merge` (replays are
-duplicates, another owner/resource/time is a conflict kept as a rejection). Two index objects,
+duplicates, another owner/resource/time is a conflict kept as a rejection), decided holding the id's lock.
+Two index objects,
 ``ownership.owner/<owner> <key>`` and ``ownership.resource/<resource> <key>``, are written before it, so an
 owner's resources and a resource's owners are found without scanning; readers re-check every index hit.
 """
@@ -11,17 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from meterd.core.errors import Conflict, StorageError
+from meterd.core.errors import Conflict
 from meterd.core.intervals import Claim, Verdict, merge
 from meterd.core.models import Outcome
 from meterd.core.ownership import Ownership, Stretch, timeline
+from meterd.service.locks import held
 from meterd.service.meterd import Meterd
 from meterd.storage.base import NewRejection, Store
 
 OWNERSHIP = "ownership"
 BY_OWNER = "ownership.owner"
 BY_RESOURCE = "ownership.resource"
-ATTEMPTS = 4
 
 
 def _as_ownership(key: str, doc: dict[str, Any]) -> Ownership:
@@ -38,33 +39,38 @@ async def record_ownership(
 ) -> Outcome:
     """Apply an open and/or close of ownership ``ownership_id``; ``claim.subject`` is (owner, resource)."""
     claim.check()
+    key = f"{surface}:{ownership_id}"
+    async with held(meterd.store, tenant, f"ownership:{key}", meterd.clock):
+        return await _apply(meterd, tenant, surface, ownership_id, key, claim, raw)
+
+
+async def _apply(
+    meterd: Meterd, tenant: str, surface: str, ownership_id: str, key: str, claim: Claim, raw: str
+) -> Outcome:
     owner, resource = claim.subject
     store = meterd.store
-    key = f"{surface}:{ownership_id}"
-    for _ in range(ATTEMPTS):
-        doc = await store.get_object(tenant, OWNERSHIP, key)
-        known = Claim((str(doc["owner"]), str(doc["resource"])), doc.get("start"), doc.get("stop")) if doc else None
-        result = merge(known, claim)
-        if result.verdict is Verdict.CONFLICT:
-            message = f"ownership {ownership_id!r}: {result.reason}"
-            await meterd.reject(tenant, [NewRejection(surface, "conflict", message, raw, None, ownership_id)])
-            raise Conflict(message)
-        if result.verdict is Verdict.SAME:
-            return Outcome.DUPLICATE
-        if doc is None:
-            await store.put_object(tenant, BY_OWNER, f"{owner} {key}", {"key": key})
-            await store.put_object(tenant, BY_RESOURCE, f"{resource} {key}", {"key": key})
-        body = {
-            "owner": owner,
-            "resource": resource,
-            "start": result.merged.start,
-            "stop": result.merged.stop,
-            "surface": surface,
-            "raw": raw if doc is None else doc.get("raw"),
-        }
-        if await store.put_object(tenant, OWNERSHIP, key, body, only_if_absent=doc is None):
-            return Outcome.ACCEPTED
-    raise StorageError(f"ownership {ownership_id!r} kept changing while it was written; retry")
+    doc = await store.get_object(tenant, OWNERSHIP, key)
+    known = Claim((str(doc["owner"]), str(doc["resource"])), doc.get("start"), doc.get("stop")) if doc else None
+    result = merge(known, claim)
+    if result.verdict is Verdict.CONFLICT:
+        message = f"ownership {ownership_id!r}: {result.reason}"
+        await meterd.reject(tenant, [NewRejection(surface, "conflict", message, raw, None, ownership_id)])
+        raise Conflict(message)
+    if result.verdict is Verdict.SAME:
+        return Outcome.DUPLICATE
+    if doc is None:
+        await store.put_object(tenant, BY_OWNER, f"{owner} {key}", {"key": key})
+        await store.put_object(tenant, BY_RESOURCE, f"{resource} {key}", {"key": key})
+    body = {
+        "owner": owner,
+        "resource": resource,
+        "start": result.merged.start,
+        "stop": result.merged.stop,
+        "surface": surface,
+        "raw": raw if doc is None else doc.get("raw"),
+    }
+    await store.put_object(tenant, OWNERSHIP, key, body)
+    return Outcome.ACCEPTED
 
 
 async def all_ownerships(store: Store, tenant: str) -> list[Ownership]:

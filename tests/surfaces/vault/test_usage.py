@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from meterd.core.models import Scope
 from tests.conftest import Served
 from tests.surfaces.vault.conftest import ID1, ID2, ID3, basic, events_of
 
@@ -201,7 +202,7 @@ async def test_bad_queries_are_400(vault: httpx.AsyncClient, path: str) -> None:
 async def test_tenants_are_isolated(served: Served, vault: httpx.AsyncClient) -> None:
     await own(vault, U1, APP, t(1), None)
     await event(vault, t(2), t(3), eid=ID3)
-    other = await served.meterd.create_key("acme", "k", frozenset({"admin"}))  # type: ignore[arg-type]
+    other = await served.meterd.create_key("acme", "k", frozenset({Scope.ADMIN}))
     headers = {"authorization": basic(other.secret)}
     assert events_of(await vault.get(f"/users/{U1}/usage/{t(1)}/{t(9)}", headers=headers)) == []
     assert (await vault.get(f"/usage_events/{ID3}", headers=headers)).status_code == 404
