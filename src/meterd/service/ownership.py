@@ -3,9 +3,9 @@
 An ownership is the object ``ownership/<surface>:<id>`` ``{"owner","resource","start","stop","surface","raw"}``;
 its open and close may arrive in any order and follow :func:`meterd.core.intervals.merge` (replays are
 duplicates, another owner/resource/time is a conflict kept as a rejection), decided holding the id's lock.
-Two index objects,
-``ownership.owner/<owner> <key>`` and ``ownership.resource/<resource> <key>``, are written before it, so an
-owner's resources and a resource's owners are found without scanning; readers re-check every index hit.
+Two index objects, ``ownership.owner/<owner> <key>`` and ``ownership.resource/<resource> <key>``, are written
+before it, so an owner's resources and a resource's owners are found without scanning; readers re-check
+every index hit.
 """
 
 from __future__ import annotations

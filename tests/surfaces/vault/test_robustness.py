@@ -60,3 +60,22 @@ async def test_racing_opens_and_closes_meet(vault: httpx.AsyncClient, native: ht
         got = (await vault.get(f"/usage_events/{eid}")).json()
         assert (got["start_time"], got["stop_time"]) == ("2013-01-01T00:00:00Z", "2013-01-02T00:00:00Z")
     assert (await native.get("/v1/rejections", params={"surface": "vault"})).json()["items"] == []
+
+
+async def test_racing_ownership_opens_and_closes_meet(vault: httpx.AsyncClient, native: httpx.AsyncClient) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(15)]
+    paths = []
+    for n, oid in enumerate(ids):
+        opened = f"/users/u{n}@h/apps/a{n}@h/open/{oid}/2013-01-01T00:00:00Z"
+        closed = f"/users/u{n}@h/apps/a{n}@h/close/{oid}/2013-01-03T00:00:00Z"
+        paths += [closed, opened, opened, closed] if n % 2 else [opened, closed, closed]
+    answers = await asyncio.gather(*(vault.put(p) for p in paths))
+    assert {r.status_code for r in answers} == {201}
+    assert sorted(r.json()["outcome"] for r in answers).count("accepted") == 2 * len(ids)
+    for n in range(len(ids)):
+        event = f"/products/p/usage/a{n}@h/events/{uuid.uuid4()}/open/2012-12-31T00:00:00Z/close/2013-01-05T00:00:00Z"
+        assert (await vault.put(event)).status_code == 201
+        r = await vault.get(f"/users/u{n}@h/usage/2013-01-01T00:00:00Z/2013-02-01T00:00:00Z")
+        [part] = r.json()["events"]
+        assert (part["start_time"], part["stop_time"]) == ("2013-01-01T00:00:00Z", "2013-01-03T00:00:00Z")
+    assert (await native.get("/v1/rejections", params={"surface": "vault"})).json()["items"] == []
