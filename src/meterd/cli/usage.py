@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import click
 import httpx
@@ -141,7 +141,10 @@ def usage(
     params = {"exclude": products} if products else {}
     try:
         response = httpx.get(
-            f"{base}/users/{user}/usage/{start_text}/{stop_text}", params=params, auth=("meterd", key), timeout=60
+            f"{base}/users/{quote(user, safe=':@.')}/usage/{start_text}/{stop_text}",
+            params=params,
+            auth=("meterd", key),
+            timeout=60,
         )
     except httpx.TransportError as exc:
         raise click.ClickException(f"cannot reach the server: {exc}") from exc
