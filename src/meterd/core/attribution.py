@@ -42,43 +42,62 @@ def plan(spec: QuerySpec, meters: Mapping[str, Meter]) -> list[Variant]:
     spec.check()
     group_by = spec.group_by if CUSTOMER in spec.group_by else (*spec.group_by, CUSTOMER)
     base = replace(spec, group_by=group_by, customers=None, take=None, dense=False)
-    scope = spec.meters or tuple(sorted(meters))
+    chosen = spec.aggregation
+    if chosen is Aggregation.LATEST:
+        raise _no_latest("the query asks for latest")
+    if chosen in DIRECT:
+        return [Variant(base, "value")]
+    if chosen is Aggregation.AVG:
+        return _averaged(base)
+    if chosen is Aggregation.UNIQUE_COUNT and spec.unique_dimension is not None:
+        return [_seen(base, spec.unique_dimension)]
+    return _per_meter(spec, base, meters)
+
+
+def _per_meter(spec: QuerySpec, base: QuerySpec, meters: Mapping[str, Meter]) -> list[Variant]:
+    """Variants when each meter's own aggregation (or unique dimension) applies."""
     classes: dict[tuple[Aggregation, str | None], list[str]] = {}
-    for key in scope:
+    for key in spec.meters or tuple(sorted(meters)):
         if key in spec.exclude_meters:
             continue
         aggregation, unique = resolve_aggregation(spec, meters.get(key))
-        kind = aggregation if aggregation not in DIRECT else Aggregation.SUM
-        classes.setdefault((kind, unique if aggregation is Aggregation.UNIQUE_COUNT else None), []).append(key)
+        kind = Aggregation.SUM if aggregation in DIRECT else aggregation
+        classes.setdefault((kind, unique if kind is Aggregation.UNIQUE_COUNT else None), []).append(key)
     latest = classes.pop((Aggregation.LATEST, None), [])
-    if latest or spec.aggregation is Aggregation.LATEST:
-        which = f"meters {', '.join(sorted(latest))} use" if spec.aggregation is None else "the query asks for"
-        raise InvalidInput(
-            "attribute_to_owner cannot combine 'latest' across owners",
-            [FieldError("aggregation", f"{which} latest; choose another aggregation")],
-        )
+    if latest:
+        raise _no_latest(f"meters {', '.join(sorted(latest))} use latest")
     variants: list[Variant] = []
-    special = [key for (kind, _), keys in classes.items() if kind is not Aggregation.SUM for key in keys]
-    direct = classes.get((Aggregation.SUM, None), [])
-    if direct or not spec.meters:
-        if spec.meters:
-            variants.append(Variant(replace(base, meters=tuple(direct)), "value"))
-        else:  # every meter, even those the catalog no longer lists (they count as sum)
-            excluded = (*spec.exclude_meters, *special)
-            variants.append(Variant(replace(base, meters=(), exclude_meters=excluded), "value"))
-    averaged = classes.get((Aggregation.AVG, None), [])
-    if averaged:
-        variants.append(Variant(replace(base, meters=tuple(averaged), aggregation=Aggregation.SUM), "sum"))
-        variants.append(Variant(replace(base, meters=tuple(averaged), aggregation=Aggregation.COUNT), "count"))
+    direct = classes.pop((Aggregation.SUM, None), [])
+    if spec.meters and direct:
+        variants.append(Variant(replace(base, meters=tuple(direct)), "value"))
+    elif not spec.meters and spec.aggregation is None:  # every meter, even those no longer in the catalog (sum)
+        special = tuple(key for keys in classes.values() for key in keys)
+        variants.append(Variant(replace(base, meters=(), exclude_meters=(*spec.exclude_meters, *special)), "value"))
     for (kind, unique), keys in sorted(classes.items(), key=lambda kv: (kv[0][0].value, kv[0][1] or "")):
-        if kind is not Aggregation.UNIQUE_COUNT:
-            continue
-        if unique is None:
-            raise InvalidInput("unique_count needs a unique_dimension", [FieldError("unique_dimension", "required")])
-        grouped = group_by if unique in group_by else (*group_by, unique)
-        shape = replace(base, meters=tuple(keys), aggregation=Aggregation.COUNT, group_by=grouped)
-        variants.append(Variant(shape, "seen", unique))
+        shape = replace(base, meters=tuple(keys))
+        variants += _averaged(shape) if kind is Aggregation.AVG else [_seen(shape, unique)]
     return variants
+
+
+def _averaged(shape: QuerySpec) -> list[Variant]:
+    """An average folds exactly from a sum and a count."""
+    return [
+        Variant(replace(shape, aggregation=Aggregation.SUM), "sum"),
+        Variant(replace(shape, aggregation=Aggregation.COUNT), "count"),
+    ]
+
+
+def _seen(shape: QuerySpec, dimension: str | None) -> Variant:
+    """A unique count folds exactly from counts grouped by the counted dimension (none: it counts 0)."""
+    grouped = shape.group_by if dimension is None or dimension in shape.group_by else (*shape.group_by, dimension)
+    return Variant(replace(shape, aggregation=Aggregation.COUNT, group_by=grouped), "seen", dimension)
+
+
+def _no_latest(which: str) -> InvalidInput:
+    return InvalidInput(
+        "attribute_to_owner cannot combine 'latest' across owners",
+        [FieldError("aggregation", f"{which}; choose another aggregation")],
+    )
 
 
 def piece_spec(variant: Variant, resource: str, start: int, end: int) -> QuerySpec:

@@ -302,3 +302,79 @@ def test_latest_is_refused_by_the_planner() -> None:
     spec = QuerySpec(("m",), S, S + DAY, aggregation=Aggregation.LATEST)
     with pytest.raises(InvalidInput):
         asyncio.run(attributed([], [], spec, S))
+
+
+METERS = [
+    Meter("dur", Aggregation.DURATION),
+    Meter("avg", Aggregation.AVG),
+    Meter("uniq", Aggregation.UNIQUE_COUNT, unique_dimension="k"),
+    Meter("nodim", Aggregation.UNIQUE_COUNT),
+    Meter("max", Aggregation.MAX),
+    Meter("cnt", Aggregation.COUNT),
+    Meter("gone", Aggregation.AVG),  # deleted from the catalog after ingest: counts as sum
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([m.key for m in METERS]),
+            st.sampled_from(CUSTOMERS),
+            hour,
+            st.none() | st.integers(0, 50),
+            st.integers(-3, 5),
+            st.sampled_from(["x", "y", None]),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([(), ("dur",), ("avg", "uniq", "cnt"), ("gone", "max", "nodim")]),
+    st.sampled_from([Window.NONE, Window.DAY, Window.HOUR]),
+    st.sampled_from([(), ("customer",), ("k",), ("k", "customer")]),
+    st.none() | st.sampled_from([Aggregation.SUM, Aggregation.AVG, Aggregation.UNIQUE_COUNT, Aggregation.MIN]),
+    st.booleans(),
+    st.none() | st.integers(1, 3),
+    st.none() | st.sampled_from([[U1], [A, B]]),
+)
+def test_without_ownerships_attribution_equals_the_plain_query(
+    raw: list[tuple[str, str, int, int | None, int, str | None]],
+    meters: tuple[str, ...],
+    window: Window,
+    group_by: tuple[str, ...],
+    aggregation: Aggregation | None,
+    dense: bool,
+    take: int | None,
+    customers: list[str] | None,
+) -> None:
+    from meterd.core.query import Take
+
+    evs = [
+        UsageEvent(f"e{i}", m, c, S + h * H, float(v), {"k": k}, None if n is None else S + (h + n) * H, "x")
+        for i, (m, c, h, n, v, k) in enumerate(raw)
+    ]
+    unique = "k" if aggregation is Aggregation.UNIQUE_COUNT else None
+    spec = QuerySpec(
+        meters,
+        S,
+        S + 2 * DAY,
+        window,
+        group_by=group_by,
+        aggregation=aggregation,
+        dense=dense,
+        unique_dimension=unique,
+        take=Take(take) if take else None,
+        customers=tuple(customers) if customers else None,
+    )
+
+    async def both() -> tuple[list[Any], list[Any]]:
+        store = MemoryStore()
+        meterd = Meterd(store, clock=lambda: S + 30 * H)
+        for meter in METERS:
+            await store.put_meter("t", meter)
+        await meterd.ingest_events("t", evs)
+        await store.delete_meter("t", "gone")
+        return await attributed_query(meterd, "t", spec), await meterd.query("t", spec)
+
+    got, plain = asyncio.run(both())
+    assert [(r.meter, r.start, r.end, r.group) for r in got] == [(r.meter, r.start, r.end, r.group) for r in plain]
+    assert [r.value for r in got] == pytest.approx([r.value for r in plain])
