@@ -22,33 +22,31 @@ Conn = AsyncConnection[Any]
 
 FOLD_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS _fold (seq bigint, tenant text COLLATE \"C\", meter text COLLATE \"C\", "
-    "customer text COLLATE \"C\", time bigint, value double precision, dims jsonb) ON COMMIT DELETE ROWS"
+    "customer text COLLATE \"C\", time bigint, value double precision, dims json) ON COMMIT DELETE ROWS"
 )
 TAKE_SQL = """
 WITH d AS (DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT %s) RETURNING *)
 INSERT INTO _fold SELECT * FROM d
 """
-# Values of rolled keys in this batch: new ones are recorded; unrollable ones (NULL) turn the key off.
+# New values of rolled keys in this batch are recorded; the keys that got any are returned.
 VALUES_SQL = """
 WITH v AS (
   SELECT DISTINCT f.tenant, f.meter, k.dkey, dval(f.dims -> k.dkey) AS dval
   FROM _fold AS f JOIN rollup_keys AS k ON k.tenant = f.tenant AND k.meter = f.meter AND k.rolled),
-bad AS (SELECT DISTINCT tenant, meter, dkey FROM v WHERE dval IS NULL),
 ins AS (
-  INSERT INTO rollup_values (tenant, meter, dkey, dval)
-  SELECT v.tenant, v.meter, v.dkey, v.dval FROM v
-  WHERE v.dval IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM bad WHERE bad.tenant = v.tenant AND bad.meter = v.meter AND bad.dkey = v.dkey)
-  ORDER BY 1, 2, 3, 4
-  ON CONFLICT DO NOTHING RETURNING tenant, meter, dkey),
-grown AS (SELECT tenant, meter, dkey, count(*) AS n FROM ins GROUP BY 1, 2, 3)
-UPDATE rollup_keys AS k
-SET nvalues = k.nvalues + coalesce(g.n, 0),
-    rolled = (b.dkey IS NULL AND k.nvalues + coalesce(g.n, 0) <= %(max)s)
-FROM (SELECT tenant, meter, dkey FROM grown UNION SELECT tenant, meter, dkey FROM bad) AS t
-LEFT JOIN grown AS g USING (tenant, meter, dkey) LEFT JOIN bad AS b USING (tenant, meter, dkey)
-WHERE k.tenant = t.tenant AND k.meter = t.meter AND k.dkey = t.dkey
-RETURNING k.tenant, k.meter, k.dkey, k.rolled
+  INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
+  SELECT tenant, meter, dkey, dval, dcls(dval) FROM v WHERE dval IS NOT NULL ORDER BY 1, 2, 3, 4
+  ON CONFLICT DO NOTHING RETURNING tenant, meter, dkey)
+SELECT tenant, meter, dkey, count(*) FROM ins GROUP BY 1, 2, 3
+UNION ALL
+SELECT DISTINCT tenant, meter, dkey, 0 FROM v WHERE dval IS NULL
+"""
+# A key stops being rolled up once it has too many values, an unrollable one, or two equal-in-Python ones.
+CHECK_KEY_SQL = """
+UPDATE rollup_keys SET nvalues = nvalues + %(n)s, rolled = rolled AND nvalues + %(n)s <= %(max)s AND NOT %(bad)s
+  AND NOT EXISTS (SELECT 1 FROM rollup_values WHERE tenant = %(t)s AND meter = %(m)s AND dkey = %(k)s
+                  GROUP BY cls HAVING count(*) > 1)
+WHERE tenant = %(t)s AND meter = %(m)s AND dkey = %(k)s RETURNING rolled
 """
 DROP_KEY_SQL = """
 WITH a AS (DELETE FROM rollup WHERE tenant = %(t)s AND meter = %(m)s AND lvl = 2 AND dkey = %(k)s)
@@ -62,10 +60,10 @@ ON CONFLICT (tenant, meter, lvl, dkey, customer, bucket, dval) DO UPDATE SET
 FOLD_SQL = """
 INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
 SELECT tenant, meter, lvl, dkey, customer, bucket, dval, count(*), sum(value), min(value), max(value) FROM (
-  SELECT tenant, meter, 1 AS lvl, '' AS dkey, customer, time - time %% 3600000 AS bucket, 'null'::jsonb AS dval, value
+  SELECT tenant, meter, 1 AS lvl, '' AS dkey, customer, time - time %% 3600000 AS bucket, 'null' AS dval, value
   FROM _fold
   UNION ALL
-  SELECT tenant, meter, 2, '', customer, time - time %% 86400000, 'null'::jsonb, value FROM _fold
+  SELECT tenant, meter, 2, '', customer, time - time %% 86400000, 'null', value FROM _fold
   UNION ALL
   SELECT f.tenant, f.meter, 2, k.dkey, f.customer, f.time - f.time %% 86400000, dval(f.dims -> k.dkey), f.value
   FROM _fold AS f JOIN rollup_keys AS k ON k.tenant = f.tenant AND k.meter = f.meter AND k.rolled
@@ -73,7 +71,7 @@ SELECT tenant, meter, lvl, dkey, customer, bucket, dval, count(*), sum(value), m
 GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
 """ + UPSERT
 NEW_KEYS_SQL = """
-SELECT DISTINCT f.tenant, f.meter, k FROM _fold AS f, jsonb_object_keys(f.dims) AS k
+SELECT DISTINCT f.tenant, f.meter, k FROM _fold AS f, json_object_keys(f.dims) AS k
 WHERE NOT EXISTS (SELECT 1 FROM rollup_keys AS r WHERE r.tenant = f.tenant AND r.meter = f.meter AND r.dkey = k)
 ORDER BY 1, 2, 3
 """
@@ -82,16 +80,21 @@ FOLDED = """
 FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND NOT e.voided
 AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
 """
-KEY_VALUES_SQL = "SELECT count(DISTINCT v), count(*) FILTER (WHERE v IS NULL) FROM (SELECT dvalj(e.dims -> %(k)s) AS v " + FOLDED + ") AS x"
+KEY_VALUES_SQL = (
+    "SELECT count(DISTINCT v), count(DISTINCT dcls(v)), count(*) FILTER (WHERE v IS NULL) "
+    "FROM (SELECT dval(e.dims -> %(k)s) AS v " + FOLDED + ") AS x"
+)
 BACKFILL_SQL = """
 WITH vals AS (
-  INSERT INTO rollup_values (tenant, meter, dkey, dval)
-  SELECT DISTINCT %(t)s, %(m)s, %(k)s, dvalj(e.dims -> %(k)s) """ + FOLDED + """)
+  INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
+  SELECT %(t)s, %(m)s, %(k)s, v, dcls(v) FROM (SELECT DISTINCT dval(e.dims -> %(k)s) AS v """ + FOLDED + """) AS x)
 INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
-SELECT %(t)s, %(m)s, 2, %(k)s, e.customer, e.time - e.time %% 86400000, dvalj(e.dims -> %(k)s),
+SELECT %(t)s, %(m)s, 2, %(k)s, e.customer, e.time - e.time %% 86400000, dval(e.dims -> %(k)s),
        count(*), sum(e.value), min(e.value), max(e.value)
 """ + FOLDED + " GROUP BY 5, 6, 7"
-REGISTER_SQL = "INSERT INTO rollup_keys (tenant, meter, dkey, rolled, nvalues) VALUES (%(t)s, %(m)s, %(k)s, %(r)s, %(n)s)"
+REGISTER_SQL = (
+    "INSERT INTO rollup_keys (tenant, meter, dkey, rolled, nvalues) VALUES (%(t)s, %(m)s, %(k)s, %(r)s, %(n)s)"
+)
 
 
 async def lock_fold(conn: Conn, schema: str, *, wait: bool) -> bool:
@@ -113,10 +116,13 @@ async def fold_batch(conn: Conn, schema: str, limit: int, max_values: int) -> in
     taken = cur.rowcount
     if taken <= 0:
         return 0
-    cur = await conn.execute(VALUES_SQL, {"max": max_values})
-    for tenant, meter, dkey, rolled in await cur.fetchall():
-        if not rolled:
-            await conn.execute(DROP_KEY_SQL, {"t": tenant, "m": meter, "k": dkey})
+    cur = await conn.execute(VALUES_SQL)
+    for tenant, meter, dkey, grown in await cur.fetchall():
+        params = {"t": tenant, "m": meter, "k": dkey, "n": grown, "bad": grown == 0, "max": max_values}
+        cur = await conn.execute(CHECK_KEY_SQL, params)
+        row = await cur.fetchone()
+        if row is not None and not row[0]:
+            await conn.execute(DROP_KEY_SQL, params)
     await conn.execute(FOLD_SQL, {})
     cur = await conn.execute(NEW_KEYS_SQL)
     for tenant, meter, dkey in await cur.fetchall():
@@ -129,8 +135,8 @@ async def register_key(conn: Conn, tenant: str, meter: str, dkey: str, max_value
     params: dict[str, Any] = {"t": tenant, "m": meter, "k": dkey}
     cur = await conn.execute(KEY_VALUES_SQL, params)
     row = await cur.fetchone()
-    distinct, bad = (row[0], row[1]) if row else (0, 0)
-    rolled = bad == 0 and distinct <= max_values
+    distinct, classes, bad = row if row else (0, 0, 0)
+    rolled = bad == 0 and distinct == classes and distinct <= max_values
     if rolled:
         await conn.execute(BACKFILL_SQL, params)
     await conn.execute(REGISTER_SQL, {**params, "r": rolled, "n": distinct})
@@ -156,18 +162,18 @@ UPDATE rollup AS r SET n = a.n, total = a.total, lo = a.lo, hi = a.hi FROM (
   AND e.time < %(e)s AND NOT e.voided AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
 ) AS a
 WHERE r.tenant = %(t)s AND r.meter = %(m)s AND r.lvl = %(lvl)s AND r.dkey = '' AND r.customer = %(c)s
-AND r.bucket = %(b)s AND r.dval = 'null'::jsonb
+AND r.bucket = %(b)s AND r.dval = 'null'
 """
 RECOMPUTE_DIMS_SQL = """
 UPDATE rollup AS r SET n = coalesce(a.n, 0), total = coalesce(a.total, 0), lo = a.lo, hi = a.hi
-FROM (SELECT dkey, dvalj(v.dims -> dkey) AS dval FROM rollup_keys,
+FROM (SELECT dkey, dval(v.dims -> dkey) AS dval FROM rollup_keys,
       (SELECT dims FROM events WHERE seq = %(seq)s AND tenant = %(t)s) AS v
       WHERE tenant = %(t)s AND meter = %(m)s AND rolled) AS cell
 LEFT JOIN LATERAL (
   SELECT count(*) AS n, sum(e.value) AS total, min(e.value) AS lo, max(e.value) AS hi
   FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND e.customer = %(c)s AND e.time >= %(b)s
   AND e.time < %(e)s AND NOT e.voided AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
-  AND dvalj(e.dims -> cell.dkey) = cell.dval
+  AND dval(e.dims -> cell.dkey) = cell.dval
 ) AS a ON true
 WHERE r.tenant = %(t)s AND r.meter = %(m)s AND r.lvl = 2 AND r.dkey = cell.dkey AND r.customer = %(c)s
 AND r.bucket = %(b)s AND r.dval = cell.dval

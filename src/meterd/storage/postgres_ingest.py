@@ -15,7 +15,7 @@ from meterd.core.models import Outcome, UsageEvent
 from meterd.storage.base import NewRejection
 from meterd.storage.common import STATS_BUCKET_MS
 from meterd.storage.memory import conflict_rejection
-from meterd.storage.postgres_rows import MAX_PROBES, dedup_key, dumps, encode_errors, rollup_dims, text_safe
+from meterd.storage.postgres_rows import MAX_PROBES, dedup_key, dumps, encode_errors, pending_dims, text_safe
 
 Conn = AsyncConnection[Any]
 
@@ -42,7 +42,7 @@ WITH ins AS (
   RETURNING key, seq, surface, id, meter, customer, time, value),
 pend AS (
   INSERT INTO pending (seq, tenant, meter, customer, time, value, dims)
-  SELECT i.seq, %(t)s, i.meter, i.customer, i.time, i.value, s.pdims::jsonb
+  SELECT i.seq, %(t)s, i.meter, i.customer, i.time, i.value, s.pdims::json
   FROM ins AS i JOIN _stage AS s ON s.key = i.key AND s.surface = i.surface AND s.id = i.id),
 met AS (
   INSERT INTO meters (tenant, key, aggregation, properties, created_at)
@@ -76,7 +76,7 @@ def stage_row(s: Staged, key: int, replaces: str | None = None) -> tuple[Any, ..
     e = s.event
     dims = dumps(e.dimensions)
     return (key, e.surface, e.id, e.meter, e.customer, e.time, e.value, dims, e.end_time, text_safe(e.raw), s.fp,
-            rollup_dims(e.dimensions), s.index, replaces)
+            pending_dims(e.dimensions, dims), s.index, replaces)
 
 
 async def copy_stage(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:

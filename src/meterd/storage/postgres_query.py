@@ -121,7 +121,7 @@ def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
         params["customers"] = list(spec.customers)
     for i, f in enumerate(spec.filters):
         params[f"f{i}"] = [json.dumps(v) for v in f.values]
-        test = f"{dval} = ANY(%(f{i})s::jsonb[])"
+        test = f"dcls({dval}) IN (SELECT dcls(x) FROM unnest(%(f{i})s::text[]) AS x)"
         parts.append(test if f.op in (FilterOp.EQ, FilterOp.IN) else f"NOT coalesce({test}, false)")
     return "".join(f" AND {p}" for p in parts)
 
@@ -133,9 +133,9 @@ async def rollup_query(
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
     params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
                               "frames": [f[0] for f in plan.frames], "w": width}
-    pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'::jsonb"
+    pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'"
     by_customer = "customer" if CUSTOMER in spec.group_by else "''"
-    by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'::jsonb"
+    by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
     sql = f"""
     SELECT meter, {by_customer}, {by_dval}, width_bucket(bucket, %(frames)s::bigint[]),
            sum(n)::bigint, sum(total), min(lo), max(hi)
@@ -153,7 +153,8 @@ async def rollup_query(
     cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
     totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
     for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
-        group = tuple(customer if g == CUSTOMER else dval for g in spec.group_by)
+        label = json.loads(dval) if dval is not None else None
+        group = tuple(customer if g == CUSTOMER else label for g in spec.group_by)
         aggregation, unique = resolve_aggregation(spec, meters.get(meter))
         acc = Accumulator(aggregation, unique, total=total, count=n, low=lo, high=hi)
         cells[(meter, group, plan.frames[frame - 1][0])] = acc

@@ -52,16 +52,11 @@ def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def rollup_dims(dims: Dimensions) -> str:
-    """The dimensions as the rollup fold reads them (jsonb): values holding NUL become unrollable markers."""
-    text = dumps(dims)
-    if "\\u0000" not in text:
+def pending_dims(dims: Dimensions, text: str) -> str:
+    """The dimensions as the rollup fold reads them: key names cannot hold NUL there (values may)."""
+    if "\\u0000" not in text or not any(NUL in key for key in dims):
         return text
-    clean: dict[str, Any] = {}
-    for key, value in dims.items():
-        poisoned = NUL in key or (isinstance(value, str) and NUL in value)
-        clean[key.replace(NUL, "\ufffd")] = [] if poisoned else value
-    return dumps(clean)
+    return dumps({key.replace(NUL, "\ufffd"): value for key, value in dims.items()})
 
 
 def text_safe(value: str | None) -> str | None:

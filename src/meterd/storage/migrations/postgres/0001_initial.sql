@@ -79,11 +79,12 @@ CREATE TABLE pending (
     customer text COLLATE "C" NOT NULL,
     time     bigint NOT NULL,
     value    double precision NOT NULL,
-    dims     jsonb NOT NULL
+    dims     json NOT NULL
 );
 
 -- Exact pre-aggregates of live, folded events: per customer by UTC hour (lvl 1) and day (lvl 2), and per
--- (dimension key, value) by UTC day for the meter's low-cardinality keys (dkey <> '').
+-- (dimension key, value) by UTC day for the meter's low-cardinality keys (dkey <> ''). ``dval`` is the value's
+-- JSON text exactly as ingested ('null' when missing), so group labels come back with their Python type.
 CREATE TABLE rollup (
     tenant   text COLLATE "C" NOT NULL,
     meter    text COLLATE "C" NOT NULL,
@@ -91,7 +92,7 @@ CREATE TABLE rollup (
     dkey     text COLLATE "C" NOT NULL,
     customer text COLLATE "C" NOT NULL,
     bucket   bigint NOT NULL,
-    dval     jsonb NOT NULL,
+    dval     text COLLATE "C" NOT NULL,
     n        bigint NOT NULL,
     total    double precision NOT NULL,
     lo       double precision,
@@ -112,16 +113,18 @@ CREATE TABLE rollup_values (
     tenant text COLLATE "C" NOT NULL,
     meter  text COLLATE "C" NOT NULL,
     dkey   text COLLATE "C" NOT NULL,
-    dval   jsonb NOT NULL,
+    dval   text COLLATE "C" NOT NULL,
+    cls    text COLLATE "C" NOT NULL,
     PRIMARY KEY (tenant, meter, dkey, dval)
 );
 
--- A dimension value as rollups keep it: missing and null are one group; objects mark unrollable values.
-CREATE FUNCTION dval(v jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v IS NULL THEN 'null'::jsonb WHEN jsonb_typeof(v) IN ('object', 'array') THEN NULL ELSE v END $$;
--- The same from a stored ``json`` value, whose strings may hold \u0000 (jsonb cannot): those are unrollable.
-CREATE FUNCTION dvalj(v json) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v IS NULL THEN 'null'::jsonb WHEN strpos(v::text, '\u0000') > 0 THEN NULL ELSE dval(v::jsonb) END $$;
+-- A dimension value as rollups keep it: its JSON text ('null' when missing); NULL when it holds \u0000.
+CREATE FUNCTION dval(v json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN v IS NULL THEN 'null' WHEN strpos(v::text, '\u0000') > 0 THEN NULL ELSE v::text END $$;
+-- Values in one class are equal in Python (1 = 1.0 = true): a key whose values clash is not rolled up.
+CREATE FUNCTION dcls(d text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN d = 'true' THEN 'n:1' WHEN d = 'false' THEN 'n:0' WHEN d = 'null' THEN 'null'
+               WHEN left(d, 1) = '"' THEN 's:' || d ELSE 'n:' || trim_scale(d::numeric)::text END $$;
 
 CREATE TABLE corrections (
     id             bigserial PRIMARY KEY,
