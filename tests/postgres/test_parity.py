@@ -16,8 +16,8 @@ from meterd.storage.base import EventFilter
 from meterd.storage.memory import MemoryStore
 from meterd.storage.postgres import PostgresStore
 
-from .helpers import specs
 from .helpers import random_event as make_event
+from .helpers import specs
 
 pytestmark = pytest.mark.postgres
 TENANT = "acme"

@@ -23,9 +23,12 @@ class EventsMixin(PgBase):
 
     key_bits: int = 64
 
-    async def _find(self, conn: Conn, tenant: str, surface: str, event_id: str, lock: bool = False) -> StoredEvent | None:
+    async def _find(
+        self, conn: Conn, tenant: str, surface: str, event_id: str, lock: bool = False
+    ) -> StoredEvent | None:
         sql = FIND_SQL + (" FOR UPDATE" if lock else "")
-        cur = await conn.execute(sql, (probe_keys(tenant, surface, event_id, self.key_bits), tenant, surface, event_id))
+        keys = probe_keys(tenant, surface, event_id, self.key_bits)
+        cur = await conn.execute(sql, (keys, tenant, surface, event_id))
         row = await cur.fetchone()
         return to_stored_event(row) if row else None
 

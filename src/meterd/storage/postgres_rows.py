@@ -25,7 +25,9 @@ from meterd.core.models import (
 NUL = "\x00"
 MAX_PROBES = 8
 
-EVENT_COLUMNS = "id, meter, customer, time, value, dims, end_time, surface, raw, seq, ingested_at, voided, replaces, replaced_by"
+EVENT_COLUMNS = (
+    "id, meter, customer, time, value, dims, end_time, surface, raw, seq, ingested_at, voided, replaces, replaced_by"
+)
 KEY_COLUMNS = "id, tenant, name, scopes, secret_hash, created_at, last_used_at, revoked_at"
 CUSTOMER_COLUMNS = "id, name, email, traits, enabled, created_at, updated_at"
 METER_COLUMNS = "key, aggregation, unit, description, unique_dimension, properties, created_at"
