@@ -7,12 +7,21 @@ from typing import Any
 
 from meterd.core.errors import Conflict, NotFound
 from meterd.core.events import fingerprint
-from meterd.core.models import Correction, StoredEvent, UsageEvent
+from meterd.core.models import Correction, EventStatus, Outcome, StoredEvent, UsageEvent
 from meterd.storage.base import EventFilter, Page
 from meterd.storage.common import replacement_id
+from meterd.storage.memory import conflict_rejection
 from meterd.storage.postgres_base import Conn, PgBase
 from meterd.storage.postgres_fold import lock_fold, unfold_event
-from meterd.storage.postgres_ingest import Staged, copy_stage, insert_probing, insert_staged, stage_row
+from meterd.storage.postgres_ingest import (
+    Staged,
+    copy_stage,
+    count_outcomes,
+    insert_probing,
+    insert_rejections,
+    insert_staged,
+    stage_row,
+)
 from meterd.storage.postgres_rows import CORRECTION_COLUMNS, EVENT_COLUMNS, probe_keys, to_correction, to_stored_event
 
 FIND_SQL = f"SELECT {EVENT_COLUMNS} FROM events WHERE key = ANY(%s) AND tenant = %s AND surface = %s AND id = %s"
@@ -130,6 +139,29 @@ class EventsMixin(PgBase):
             done, _ = await insert_probing(conn, tenant, s, now, self.key_bits, replaces)
             if not done:
                 raise Conflict(f"event {event.id!r} exists already")
+
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        async def work(conn: Conn) -> Outcome:
+            stored = await self._find(conn, tenant, surface, event_id, lock=True)
+            if stored is None:
+                raise NotFound(f"no event {event_id!r}")
+            event = stored.event
+            closed = replace(event, end_time=end_time)
+            if event.end_time == end_time:
+                outcome = Outcome.DUPLICATE
+            elif event.end_time is not None or end_time < event.time or stored.status is EventStatus.VOIDED:
+                await insert_rejections(conn, tenant, [conflict_rejection(closed)], now)
+                outcome = Outcome.CONFLICT
+            else:
+                await conn.execute(
+                    "UPDATE events SET end_time = %s, fp = %s WHERE seq = %s AND tenant = %s",
+                    (end_time, fingerprint(closed), stored.seq, tenant),
+                )
+                outcome = Outcome.ACCEPTED
+            await count_outcomes(conn, tenant, [event], [outcome], (), now)
+            return outcome
+
+        return await self._run(work)
 
     async def list_corrections(self, tenant: str, surface: str, event_id: str) -> list[Correction]:
         rows = await self._rows(
