@@ -94,3 +94,31 @@ async def outcome(call: object) -> object:
         return await call  # type: ignore[misc]
     except (NotFound, Conflict) as exc:
         return type(exc).__name__
+
+
+async def test_rollup_plans_cover_the_dashboard_shapes(pg_store: PostgresStore) -> None:
+    """Daily per customer, per region and one customer come from the rollup; unique counts do not."""
+    from meterd.core.query import QuerySpec, Window
+    from meterd.storage.postgres_fold import LVL_DAY, LVL_HOUR
+    from meterd.storage.postgres_query import choose_plan
+
+    from .helpers import DAY, T0
+
+    rng = random.Random(7)
+    await pg_store.ingest(TENANT, [make_event(rng, f"e{i}") for i in range(1500)], now=1)
+    await pg_store.fold()
+    meters = {m.key: m for m in await pg_store.list_meters(TENANT)}
+
+    async def plan(spec: QuerySpec) -> tuple[int, str] | None:
+        found = await pg_store._run(lambda conn: choose_plan(conn, TENANT, spec, meters))
+        return None if found is None else (found.lvl, found.dkey)
+
+    end = T0 + 10 * DAY
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, group_by=("customer",))) == (LVL_DAY, "")
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, group_by=("customer", "region"))) == (LVL_DAY, "region")
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, customers=("c1",))) == (LVL_DAY, "")
+    assert await plan(QuerySpec(("m1",), T0, end, Window.HOUR, group_by=("customer",))) == (LVL_HOUR, "")
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, "Europe/Berlin")) == (LVL_HOUR, "")
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, group_by=("user",))) is None  # 40 values > 32
+    assert await plan(QuerySpec(("m2",), T0, end, Window.DAY, group_by=("tier",))) is None  # True clashes with 1
+    assert await plan(QuerySpec(("m1",), T0, end, Window.DAY, aggregation=Aggregation.UNIQUE_COUNT)) is None
