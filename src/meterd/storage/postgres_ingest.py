@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from meterd.core.errors import StorageError
+from meterd.core.errors import InvalidInput, StorageError
 from meterd.core.events import fingerprint
 from meterd.core.models import Outcome, UsageEvent
 from meterd.storage.base import NewRejection
@@ -29,15 +29,16 @@ STAGE_COPY = (
     "FROM STDIN"
 )
 # One statement: new events, their pending rollup rows and any unknown meter; returns what was inserted.
-# Sequence numbers follow the batch order; rows are inserted in key order so that concurrent batches take
-# their unique-index locks in the same order (no deadlocks).
+# Sequence numbers are (one sequence value per batch) << 24 + position in the batch, so they follow ingest
+# order; rows are inserted in key order so that concurrent batches take their unique-index locks in the same
+# order (no deadlocks).
 INSERT_SQL = """
 WITH ins AS (
   INSERT INTO events (key, seq, tenant, surface, id, meter, customer, time, value, dims, end_time, raw, fp,
                       ingested_at, replaces)
-  SELECT key, seq, %(t)s, surface, id, meter, customer, time, value, dims::json, end_time, raw, fp, %(now)s, replaces
-  FROM (SELECT nextval('events_seq') AS seq, * FROM _stage ORDER BY ord) AS s
-  ORDER BY key
+  SELECT key, ((SELECT nextval('events_seq')) << 24) + ord, %(t)s, surface, id, meter, customer, time, value,
+         dims::json, end_time, raw, fp, %(now)s, replaces
+  FROM _stage ORDER BY key
   ON CONFLICT (key) DO NOTHING
   RETURNING key, seq, surface, id, meter, customer, time, value),
 pend AS (
@@ -140,6 +141,8 @@ async def ingest_batch(
 ) -> list[Outcome]:
     """The whole ingest transaction body (the caller opens and commits the transaction)."""
     staged, fps, slots = stage_batch(tenant, events, bits)
+    if len(staged) >= 1 << 24:
+        raise InvalidInput(f"at most {1 << 24} events per batch")
     stored: dict[int, str] = {}
     inserted: set[tuple[str, str]] = set()
     if staged:

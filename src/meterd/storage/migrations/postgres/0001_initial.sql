@@ -68,7 +68,7 @@ CREATE SEQUENCE events_seq OWNED BY events.seq;
 ALTER TABLE events ALTER COLUMN seq SET DEFAULT nextval('events_seq');
 CREATE UNIQUE INDEX events_key ON events (key);
 CREATE INDEX events_series ON events (tenant, meter, customer, time);
-CREATE INDEX events_seq_idx ON events (tenant, seq);
+CREATE UNIQUE INDEX events_seq_idx ON events (seq);
 
 -- Accepted events not yet folded into ``rollup``. Queries read rollup + pending in one snapshot, so the
 -- cache stays exact; the fold moves rows from here into ``rollup`` in one transaction.
