@@ -5,6 +5,7 @@ factory calls every installer listed in ``INSTALLERS`` (``"module:function"``), 
 """
 
 INSTALLERS: list[str] = [
+    "meterd.surfaces.vault:install",
     "meterd.surfaces.amberflo:install",
     "meterd.surfaces.openmeter:install",
 ]
