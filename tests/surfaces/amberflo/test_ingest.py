@@ -102,20 +102,20 @@ async def test_bad_records_are_rejected_kept_and_do_not_sink_good_ones(
     assert kept[0]["message"] == "customerId: is required and must be a non-empty string"
 
 
-@pytest.mark.parametrize(
-    ("body", "headers", "status"),
-    [
-        (b"{not json", {"content-type": "application/json"}, 400),
-        (b"\x1f\x8bnot gzip", {"content-type": "application/json", "content-encoding": "gzip"}, 400),
-        (b"<xml/>", {"content-type": "application/xml"}, 415),
-        (b"7", {"content-type": "application/json"}, 400),
-    ],
-)
-async def test_malformed_bodies(af: httpx.AsyncClient, body: bytes, headers: dict[str, str], status: int) -> None:
-    r = await af.post("/ingest", content=body, headers=headers)
-    assert r.status_code == status
-    assert r.headers["content-type"] == "application/json"
-    assert set(r.json()) >= {"code", "message"}
+CASES_MALFORMED_BODIES = [
+    (b"{not json", {"content-type": "application/json"}, 400),
+    (b"\x1f\x8bnot gzip", {"content-type": "application/json", "content-encoding": "gzip"}, 400),
+    (b"<xml/>", {"content-type": "application/xml"}, 415),
+    (b"7", {"content-type": "application/json"}, 400),
+]
+
+
+async def test_malformed_bodies(af: httpx.AsyncClient) -> None:
+    for body, headers, status in CASES_MALFORMED_BODIES:
+        r = await af.post("/ingest", content=body, headers=headers)
+        assert r.status_code == status
+        assert r.headers["content-type"] == "application/json"
+        assert set(r.json()) >= {"code", "message"}
 
 
 async def test_ndjson_body(af: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
@@ -124,12 +124,15 @@ async def test_ndjson_body(af: httpx.AsyncClient, client: httpx.AsyncClient) -> 
     assert r.text == "3 records were ingested"
 
 
-@pytest.mark.parametrize("header", ["X-API-KEY", "X-API-Key", "x-api-key", "X-Api-Key"])
-async def test_api_key_header_in_any_case(served: Served, header: str) -> None:
-    transport = httpx.ASGITransport(app=served.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        r = await c.post("/ingest", json=R1, headers={header: served.admin_key})
-        assert (r.status_code, r.text) == (200, "1 records were ingested")
+CASES_API_KEY_HEADER_IN_ANY_CASE = ["X-API-KEY", "X-API-Key", "x-api-key", "X-Api-Key"]
+
+
+async def test_api_key_header_in_any_case(served: Served) -> None:
+    for header in CASES_API_KEY_HEADER_IN_ANY_CASE:
+        transport = httpx.ASGITransport(app=served.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.post("/ingest", json=R1, headers={header: served.admin_key})
+            assert (r.status_code, r.text) == (200, "1 records were ingested")
 
 
 async def test_missing_bad_and_underscoped_keys(served: Served, client: httpx.AsyncClient) -> None:

@@ -87,24 +87,24 @@ async def test_meter_crud(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/meters/native_meter/query")).status_code == 404
 
 
-@pytest.mark.parametrize(
-    ("body", "paths"),
-    [
-        ({**TOKENS, "slug": "Bad-Slug"}, ["slug"]),
-        ({**TOKENS, "aggregation": "MEDIAN"}, ["aggregation"]),
-        ({**TOKENS, "valueProperty": None}, ["valueProperty"]),
-        ({**TOKENS, "valueProperty": "$..tokens"}, ["valueProperty"]),
-        ({**TOKENS, "valueProperty": "tokens"}, ["valueProperty"]),
-        ({**TOKENS, "groupBy": {"subject": "$.s"}}, ["groupBy.subject"]),
-        ({**TOKENS, "groupBy": {"m": "$.items[*]"}}, ["groupBy.m"]),
-        ({**TOKENS, "eventType": ""}, ["eventType"]),
-        ({**TOKENS, "colour": "red"}, ["colour"]),
-    ],
-)
-async def test_invalid_meters_are_400(client: httpx.AsyncClient, body: dict[str, Any], paths: list[str]) -> None:
-    r = await client.post("/api/v1/meters", json=body)
-    assert r.status_code == 400, r.text
-    assert [e["path"] for e in r.json()["errors"]] == paths
+CASES_INVALID_METERS_ARE_400 = [
+    ({**TOKENS, "slug": "Bad-Slug"}, ["slug"]),
+    ({**TOKENS, "aggregation": "MEDIAN"}, ["aggregation"]),
+    ({**TOKENS, "valueProperty": None}, ["valueProperty"]),
+    ({**TOKENS, "valueProperty": "$..tokens"}, ["valueProperty"]),
+    ({**TOKENS, "valueProperty": "tokens"}, ["valueProperty"]),
+    ({**TOKENS, "groupBy": {"subject": "$.s"}}, ["groupBy.subject"]),
+    ({**TOKENS, "groupBy": {"m": "$.items[*]"}}, ["groupBy.m"]),
+    ({**TOKENS, "eventType": ""}, ["eventType"]),
+    ({**TOKENS, "colour": "red"}, ["colour"]),
+]
+
+
+async def test_invalid_meters_are_400(client: httpx.AsyncClient) -> None:
+    for body, paths in CASES_INVALID_METERS_ARE_400:
+        r = await client.post("/api/v1/meters", json=body)
+        assert r.status_code == 400, r.text
+        assert [e["path"] for e in r.json()["errors"]] == paths
 
 
 async def test_count_needs_no_value_property(client: httpx.AsyncClient) -> None:
@@ -225,23 +225,23 @@ async def test_unbounded_query_reports_the_minutes_the_usage_spans(client: httpx
     assert "from" not in r.json() and "windowSize" not in r.json()
 
 
-@pytest.mark.parametrize(
-    ("params", "path"),
-    [
-        ({"groupBy": "colour"}, "groupBy"),
-        ({"filterGroupBy[colour]": "red"}, "filterGroupBy"),
-        ({"windowSize": "YEAR"}, "windowSize"),
-        ({"windowTimeZone": "Mars/Base"}, "time_zone"),
-        ({"from": "2024-01-02T00:00:00Z", "to": "2024-01-01T00:00:00Z"}, "to"),
-        ({"advancedMeterGroupByFilters": '{"model": {"$like": "g%"}}'}, "advancedMeterGroupByFilters.model.$like"),
-        ({"filterGroupBy": "not a map"}, "filterGroupBy"),
-    ],
-)
-async def test_query_validation_errors_are_400(client: httpx.AsyncClient, params: dict[str, str], path: str) -> None:
-    await client.post("/api/v1/meters", json=TOKENS)
-    r = await client.get("/api/v1/meters/tokens/query", params=params)
-    assert r.status_code == 400, r.text
-    assert [e["path"] for e in r.json()["errors"]] == [path]
+CASES_QUERY_VALIDATION_ERRORS_ARE_400 = [
+    ({"groupBy": "colour"}, "groupBy"),
+    ({"filterGroupBy[colour]": "red"}, "filterGroupBy"),
+    ({"windowSize": "YEAR"}, "windowSize"),
+    ({"windowTimeZone": "Mars/Base"}, "time_zone"),
+    ({"from": "2024-01-02T00:00:00Z", "to": "2024-01-01T00:00:00Z"}, "to"),
+    ({"advancedMeterGroupByFilters": '{"model": {"$like": "g%"}}'}, "advancedMeterGroupByFilters.model.$like"),
+    ({"filterGroupBy": "not a map"}, "filterGroupBy"),
+]
+
+
+async def test_query_validation_errors_are_400(client: httpx.AsyncClient) -> None:
+    for params, path in CASES_QUERY_VALIDATION_ERRORS_ARE_400:
+        await client.post("/api/v1/meters", json=TOKENS)
+        r = await client.get("/api/v1/meters/tokens/query", params=params)
+        assert r.status_code == 400, r.text
+        assert [e["path"] for e in r.json()["errors"]] == [path]
 
 
 async def test_subjects_and_group_by_values_of_a_meter(client: httpx.AsyncClient) -> None:
