@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from meterd.core.errors import FieldError, Forbidden, InvalidInput, MeterdError
-from meterd.core.models import EventStatus
+from meterd.core.models import EventStatus, StoredEvent
 from meterd.core.timeutil import TimeParseError, parse_time
 from meterd.service import Meterd
 from meterd.service.ui_sessions import Session
@@ -69,11 +69,23 @@ async def _event_page(request: Request, session: Session, surface: str, event_id
                       error: str | None = None) -> Response:
     meterd: Meterd = request.app.state.meterd
     stored = await meterd.event(session.tenant, surface, event_id)
-    corrections = await meterd.store.list_corrections(session.tenant, surface, event_id)
+    corrections = await meterd.store.list_corrections(session.tenant, surface, await _first(meterd, session, stored))
     context = {"stored": stored, "event": stored.event, "corrections": corrections, "error": error,
                "done": request.query_params.get("done"),
                "dimensions_json": json.dumps(stored.event.dimensions, sort_keys=True)}
     return page(request, "event.html", context, session, status=status)
+
+
+async def _first(meterd: Meterd, session: Session, stored: StoredEvent) -> str:
+    """The id of the event a chain of amendments started from (its audit trail covers the whole chain)."""
+    seen = {stored.event.id}
+    while stored.replaces is not None and stored.replaces not in seen:
+        found = await meterd.store.get_event(session.tenant, stored.event.surface, stored.replaces)
+        if found is None:
+            break
+        seen.add(found.event.id)
+        stored = found
+    return stored.event.id
 
 
 @router.get("/event")
