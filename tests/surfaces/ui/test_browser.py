@@ -146,6 +146,7 @@ def test_meter_page_chart_by_window_in_a_time_zone_grouped_by_customer_and_csv(
     assert sum(float(line.rsplit(",", 1)[1]) for line in downloaded.splitlines()[1:]) == totals(events, "api_calls")
     shoot(page, "meter", "meter-chart")
 
+    page.locator("summary", has_text="Filters").click()
     page.get_by_label("Customers (comma-separated)").fill("acme")
     page.locator("#f1_key").fill("region")
     page.locator("#f1_values").fill("eu")
