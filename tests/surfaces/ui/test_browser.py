@@ -6,6 +6,7 @@ Screenshots of every page at laptop and phone widths go to test-artifacts/ui/.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ def test_meter_page_chart_by_window_in_a_time_zone_grouped_by_customer_and_csv(
     body = page.locator("#api-query").text_content()
     with page.expect_download() as info:
         page.locator("#csv-download").click()
-    downloaded = open(info.value.path(), encoding="utf-8").read()
+    downloaded = Path(info.value.path()).read_text(encoding="utf-8")
     with ui_server.api() as api:
         answer = api.post("/v1/query", content=body, headers={"content-type": "application/json",
                                                               "accept": "text/csv"})
