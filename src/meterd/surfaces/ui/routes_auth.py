@@ -70,14 +70,13 @@ async def login(request: Request) -> Response:
     if not isinstance(secret, str) or not secret.strip():
         return _login_page(request, 422, "Enter an API key.")
     try:
-        token, session = await sessions(request).open(secret.strip())
+        token, _ = await sessions(request).open(secret.strip())
     except Unauthenticated:
         return _login_page(request, 401, "That API key is not valid (unknown, mistyped or revoked).")
     except Forbidden:
         return _login_page(request, 403, "That API key lacks the read scope; use a read or admin key.")
     response = RedirectResponse(safe_next(request, target if isinstance(target, str) else None), 303, HEADERS)
-    lifetime = (session.expires_at - request.app.state.meterd.clock()) // 1000
-    set_cookie(request, response, SESSION_COOKIE, token, lifetime)
+    set_cookie(request, response, SESSION_COOKIE, token, sessions(request).lifetime_ms // 1000)
     clear_cookie(request, response, LOGIN_COOKIE)
     return response
 
