@@ -30,6 +30,7 @@ class Settings:
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None
     aws_lateness_hours: int = 6
+    aws_batch_lateness_hours: int = 24
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 
