@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
+from meterd.cli.aws import aws_keys
+from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
 
@@ -15,5 +17,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query):
+for command in (serve, migrate, keys, customers, meters, ingest, query, aws_keys, marketplace):
     cli.add_command(command)
