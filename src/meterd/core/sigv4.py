@@ -173,14 +173,17 @@ def canonical_path(path: str) -> str:
     return quote(normalized, safe="/~")
 
 
-def canonical_query(query: str) -> str:
-    """Query parameters decoded, re-encoded the SigV4 way and sorted by name, then value."""
+def canonical_query(query: str, normalize: bool = True) -> str:
+    """Query parameters sorted by name, then value: decoded and re-encoded the SigV4 way, or (``normalize``
+    False) exactly as sent, which is what botocore signs when it is given an already-encoded URL."""
     pairs: list[tuple[str, str]] = []
     for part in query.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((_encode(unquote(name.replace("+", " "))), _encode(unquote(value.replace("+", " ")))))
+        if normalize:
+            name, value = _encode(unquote(name.replace("+", " "))), _encode(unquote(value.replace("+", " ")))
+        pairs.append((name, value))
     return "&".join(f"{n}={v}" for n, v in sorted(pairs))
 
 
@@ -188,13 +191,13 @@ def _encode(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
-def canonical_request(request: HttpRequest, signed_headers: Sequence[str]) -> str:
+def canonical_request(request: HttpRequest, signed_headers: Sequence[str], normalize: bool = True) -> str:
     headers = "".join(f"{name}:{request.header(name) or ''}\n" for name in signed_headers)
     return "\n".join(
         [
             request.method.upper(),
             canonical_path(request.path),
-            canonical_query(request.query),
+            canonical_query(request.query, normalize),
             headers,
             ";".join(signed_headers),
             hashlib.sha256(request.body).hexdigest(),
@@ -214,14 +217,21 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
-def signature(secret: str, auth: Authorization, request: HttpRequest) -> str:
+def signature(secret: str, auth: Authorization, request: HttpRequest, normalize: bool = True) -> str:
     """The hex signature ``secret`` gives this request under ``auth``'s scope and signed headers."""
     key = signing_key(secret, auth.date, auth.region, auth.service)
-    text = string_to_sign(auth, canonical_request(request, auth.signed_headers))
+    text = string_to_sign(auth, canonical_request(request, auth.signed_headers, normalize))
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def verify(secret: str, auth: Authorization, request: HttpRequest) -> None:
-    """Raise InvalidSignatureException unless the request was signed with ``secret``."""
-    if not hmac.compare_digest(signature(secret, auth, request), auth.signature.lower()):
+    """Raise InvalidSignatureException unless the request was signed with ``secret``.
+
+    A query string is tried normalised (the SigV4 specification) and, when that differs, as sent (botocore).
+    """
+    given = auth.signature.lower()
+    if hmac.compare_digest(signature(secret, auth, request), given):
+        return
+    raw_differs = canonical_query(request.query, False) != canonical_query(request.query)
+    if not (raw_differs and hmac.compare_digest(signature(secret, auth, request, False), given)):
         raise invalid(MISMATCH)

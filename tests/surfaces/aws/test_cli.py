@@ -52,9 +52,14 @@ def run(live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPa
 
 
 def client(server: LiveServer, akid: str, secret: str) -> Any:
-    return boto3.client("meteringmarketplace", endpoint_url=server.url, region_name="us-east-1",
-                        aws_access_key_id=akid, aws_secret_access_key=secret,
-                        config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        "meteringmarketplace",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=akid,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 def credentials(output: str) -> tuple[str, str]:
@@ -68,19 +73,22 @@ def test_cli_end_to_end(run: Any, live_server: LiveServer) -> None:
     products = json.loads(run("marketplace", "products", "--json"))
     assert [(p["code"], p["dimensions"]) for p in products] == [("prod-9", ["seats", "gb"])]
     start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 86_400))
-    granted = json.loads(run("marketplace", "entitle", "acme", "prod-9", "--aws-account-id", "123456789012",
-                             "--start", start, "--json"))
+    granted = json.loads(
+        run("marketplace", "entitle", "acme", "prod-9", "--aws-account-id", "123456789012", "--start", start, "--json")
+    )
     assert granted["aws_account_id"] == "123456789012" and granted["active"] is True
     buyer = credentials(run("aws-keys", "create", "--name", "instance-1", "--customer", "acme"))
     seller = credentials(run("aws-keys", "create", "--name", "seller"))
     assert buyer[0].startswith("AKIA") and len(buyer[0]) == 20 and len(buyer[1]) == 40
 
-    metered = client(live_server, *buyer).meter_usage(ProductCode="prod-9", Timestamp=now, UsageDimension="gb",
-                                                        UsageQuantityAsDecimal="2.5")
+    metered = client(live_server, *buyer).meter_usage(
+        ProductCode="prod-9", Timestamp=now, UsageDimension="gb", UsageQuantityAsDecimal="2.5"
+    )
     assert metered["MeteringRecordId"]
     query = {"meter": "storage_gb", "from": now - 86_400, "to": now + 86_400, "group_by": ["customer"]}
-    rows = httpx.post(f"{live_server.url}/v1/query", json=query,
-                      headers={"authorization": f"Bearer {live_server.admin_key}"}).json()["rows"]
+    rows = httpx.post(
+        f"{live_server.url}/v1/query", json=query, headers={"authorization": f"Bearer {live_server.admin_key}"}
+    ).json()["rows"]
     assert [(r["group"], r["value"]) for r in rows] == [({"customer": "acme"}, 2.5)]
     token = run("marketplace", "token", "acme", "prod-9", "--ttl", "60").strip()
     resolved = client(live_server, *seller).resolve_customer(RegistrationToken=token)

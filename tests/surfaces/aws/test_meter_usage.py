@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from tests.surfaces.aws.conftest import PRODUCT, Aws, fails, hour_start
 
 
@@ -22,18 +24,27 @@ def test_meter_usage_records_once_per_hour_and_caller(aws: Aws) -> None:
     assert first["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"] == first["ResponseMetadata"]["RequestId"]
     # identical after rounding down to the hour, quantity compared by value: the same record
-    again = client.meter_usage(ProductCode=PRODUCT, Timestamp=now, UsageDimension="users", UsageQuantityAsDecimal="17.00")
+    again = client.meter_usage(
+        ProductCode=PRODUCT, Timestamp=now, UsageDimension="users", UsageQuantityAsDecimal="17.00"
+    )
     assert again["MeteringRecordId"] == record_id
-    fails(client.meter_usage, "DuplicateRequestException", ProductCode=PRODUCT, Timestamp=now,
-          UsageDimension="users", UsageQuantity=18)
+    fails(
+        client.meter_usage,
+        "DuplicateRequestException",
+        ProductCode=PRODUCT,
+        Timestamp=now,
+        UsageDimension="users",
+        UsageQuantity=18,
+    )
     # another dimension, and the previous hour, are other records
     other = client.meter_usage(ProductCode=PRODUCT, Timestamp=now, UsageDimension="api_calls", UsageQuantity=4)
     earlier = client.meter_usage(ProductCode=PRODUCT, Timestamp=now - 3600, UsageDimension="users", UsageQuantity=2)
     assert len({record_id, other["MeteringRecordId"], earlier["MeteringRecordId"]}) == 3
     # a second metering source (another key of the same customer) meters the same hour separately
     aws.access_key("acme-2", "acme")
-    second = aws.client("acme-2").meter_usage(ProductCode=PRODUCT, Timestamp=now, UsageDimension="users",
-                                              UsageQuantity=1)
+    second = aws.client("acme-2").meter_usage(
+        ProductCode=PRODUCT, Timestamp=now, UsageDimension="users", UsageQuantity=1
+    )
     assert second["MeteringRecordId"] != record_id
     rows = aws.query(meters=[f"{PRODUCT}:users", f"{PRODUCT}:api_calls"], group_by=["customer"], **_window(now))
     totals = {r["meter"]: r["value"] for r in rows}
@@ -89,8 +100,11 @@ def test_allocations_land_as_tagged_events(aws: Aws) -> None:
     # the same allocations in another order are the same record
     again = client.meter_usage(UsageAllocations=list(reversed(allocations)), **params)
     assert again["MeteringRecordId"] == first["MeteringRecordId"]
-    moved = [dict(allocations[0], AllocatedUsageQuantity=4), dict(allocations[1], AllocatedUsageQuantity=4),
-             allocations[2]]
+    moved = [
+        dict(allocations[0], AllocatedUsageQuantity=4),
+        dict(allocations[1], AllocatedUsageQuantity=4),
+        allocations[2],
+    ]
     fails(client.meter_usage, "DuplicateRequestException", UsageAllocations=moved, **params)
     rows = aws.query(meter=f"{PRODUCT}:users", group_by=["customer", "team", "env"], **_window(now))
     got = {(r["group"]["customer"], r["group"]["team"], r["group"]["env"]): r["value"] for r in rows}
@@ -108,26 +122,57 @@ def test_allocation_rules(aws: Aws) -> None:
     assert "sum to 3, not the quantity 4" in message["Error"]["Message"]
     fails(client.meter_usage, code, UsageAllocations=[{"AllocatedUsageQuantityAsDecimal": "4", "Tags": tag}], **whole)
     fails(client.meter_usage, code, UsageAllocations=[{"AllocatedUsageQuantity": 4, "Tags": tag}], **decimal)
-    fails(client.meter_usage, code, UsageAllocations=[
-        {"AllocatedUsageQuantity": 2, "Tags": tag}, {"AllocatedUsageQuantity": 2, "Tags": tag}], **whole)
-    fails(client.meter_usage, code, UsageAllocations=[
-        {"AllocatedUsageQuantity": 2, "AllocatedUsageQuantityAsDecimal": "2", "Tags": tag}], **whole)
+    fails(
+        client.meter_usage,
+        code,
+        UsageAllocations=[{"AllocatedUsageQuantity": 2, "Tags": tag}, {"AllocatedUsageQuantity": 2, "Tags": tag}],
+        **whole,
+    )
+    fails(
+        client.meter_usage,
+        code,
+        UsageAllocations=[{"AllocatedUsageQuantity": 2, "AllocatedUsageQuantityAsDecimal": "2", "Tags": tag}],
+        **whole,
+    )
     fails(client.meter_usage, code, UsageAllocations=[{"Tags": tag}], **whole)
     fails(client.meter_usage, code, UsageAllocations=[], **whole)
     six = [{"Key": f"k{i}", "Value": "v"} for i in range(6)]
-    fails(client.meter_usage, "InvalidTagException", UsageAllocations=[{"AllocatedUsageQuantity": 4, "Tags": six}],
-          **whole)
-    for bad in ({"Key": "a|b", "Value": "v"}, {"Key": "k" * 101, "Value": "v"}, {"Key": "k", "Value": "v" * 257},
-                {"Key": "k", "Value": ""}, {"Key": "k"}):
-        fails(client.meter_usage, "InvalidTagException",
-              UsageAllocations=[{"AllocatedUsageQuantity": 4, "Tags": [bad]}], **whole)
-    fails(client.meter_usage, "InvalidTagException", UsageAllocations=[
-        {"AllocatedUsageQuantity": 4, "Tags": [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}]}], **whole)
+    fails(
+        client.meter_usage,
+        "InvalidTagException",
+        UsageAllocations=[{"AllocatedUsageQuantity": 4, "Tags": six}],
+        **whole,
+    )
+    for bad in (
+        {"Key": "a|b", "Value": "v"},
+        {"Key": "k" * 101, "Value": "v"},
+        {"Key": "k", "Value": "v" * 257},
+        {"Key": "k", "Value": ""},
+        {"Key": "k"},
+    ):
+        fails(
+            client.meter_usage,
+            "InvalidTagException",
+            UsageAllocations=[{"AllocatedUsageQuantity": 4, "Tags": [bad]}],
+            **whole,
+        )
+    fails(
+        client.meter_usage,
+        "InvalidTagException",
+        UsageAllocations=[
+            {"AllocatedUsageQuantity": 4, "Tags": [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}]}
+        ],
+        **whole,
+    )
     # five tags, decimal allocations summing exactly: accepted
     five = [{"Key": f"k{i}", "Value": "v =.:/@+-_"} for i in range(5)]
-    ok = client.meter_usage(UsageAllocations=[
-        {"AllocatedUsageQuantityAsDecimal": "1.25", "Tags": five},
-        {"AllocatedUsageQuantityAsDecimal": "2.75"}], **decimal)
+    ok = client.meter_usage(
+        UsageAllocations=[
+            {"AllocatedUsageQuantityAsDecimal": "1.25", "Tags": five},
+            {"AllocatedUsageQuantityAsDecimal": "2.75"},
+        ],
+        **decimal,
+    )
     assert ok["MeteringRecordId"]
 
 
@@ -144,10 +189,22 @@ def test_time_bounds(aws: Aws) -> None:
 def test_product_dimension_and_entitlement(aws: Aws) -> None:
     now = time.time()
     client = aws.client("acme")
-    fails(client.meter_usage, "InvalidProductCodeException", ProductCode="prod-unknown", Timestamp=now,
-          UsageDimension="users", UsageQuantity=1)
-    fails(client.meter_usage, "InvalidUsageDimensionException", ProductCode=PRODUCT, Timestamp=now,
-          UsageDimension="gigabytes", UsageQuantity=1)
+    fails(
+        client.meter_usage,
+        "InvalidProductCodeException",
+        ProductCode="prod-unknown",
+        Timestamp=now,
+        UsageDimension="users",
+        UsageQuantity=1,
+    )
+    fails(
+        client.meter_usage,
+        "InvalidUsageDimensionException",
+        ProductCode=PRODUCT,
+        Timestamp=now,
+        UsageDimension="gigabytes",
+        UsageQuantity=1,
+    )
     params = {"ProductCode": PRODUCT, "Timestamp": now, "UsageDimension": "users", "UsageQuantity": 1}
     fails(aws.client("stranger").meter_usage, "CustomerNotEntitledException", **params)
     denied = fails(aws.client("seller").meter_usage, "CustomerNotEntitledException", **params)
@@ -167,13 +224,22 @@ def test_dry_run_records_nothing(aws: Aws) -> None:
     params = {"ProductCode": PRODUCT, "Timestamp": now, "UsageDimension": "users", "ClientToken": "dry"}
     dry = fails(client.meter_usage, "DryRunOperation", 412, DryRun=True, UsageQuantity=9, **params)
     assert dry["Error"]["Message"] == "Request would have succeeded, but DryRun flag is set."
-    fails(client.meter_usage, "InvalidUsageDimensionException", DryRun=True,
-          **{**params, "UsageDimension": "nope", "UsageQuantity": 9})
+    fails(
+        client.meter_usage,
+        "InvalidUsageDimensionException",
+        DryRun=True,
+        **{**params, "UsageDimension": "nope", "UsageQuantity": 9},
+    )
     assert aws.query(meter=f"{PRODUCT}:users", **_window(now)) == []
     # neither the hour nor the ClientToken was taken by the dry run
     assert client.meter_usage(UsageQuantity=3, **params)["MeteringRecordId"]
-    fails(client.meter_usage, "DuplicateRequestException", DryRun=True, UsageQuantity=4,
-          **{**params, "ClientToken": "other"})
+    fails(
+        client.meter_usage,
+        "DuplicateRequestException",
+        DryRun=True,
+        UsageQuantity=4,
+        **{**params, "ClientToken": "other"},
+    )
     rows = aws.query(meter=f"{PRODUCT}:users", **_window(now))
     assert [r["value"] for r in rows] == [3.0]
 
@@ -181,11 +247,41 @@ def test_dry_run_records_nothing(aws: Aws) -> None:
 def test_rejected_records_are_kept(aws: Aws) -> None:
     client = aws.client("acme", validate=False)
     now = time.time()
-    fails(client.meter_usage, "InvalidUsageDimensionException", ProductCode=PRODUCT, Timestamp=now,
-          UsageDimension="nope", UsageQuantity=1)
-    fails(client.meter_usage, "ValidationException", ProductCode=PRODUCT, Timestamp=now, UsageDimension="users",
-          UsageQuantityAsDecimal="x")
+    fails(
+        client.meter_usage,
+        "InvalidUsageDimensionException",
+        ProductCode=PRODUCT,
+        Timestamp=now,
+        UsageDimension="nope",
+        UsageQuantity=1,
+    )
+    fails(
+        client.meter_usage,
+        "ValidationException",
+        ProductCode=PRODUCT,
+        Timestamp=now,
+        UsageDimension="users",
+        UsageQuantityAsDecimal="x",
+    )
     r = aws.http.get("/v1/rejections", params={"surface": "aws"})
     items = r.json()["items"]
     assert sorted(i["code"] for i in items) == ["InvalidUsageDimensionException", "ValidationException"]
     assert all('"ProductCode":"prod-1"' in i["raw"].replace(" ", "") for i in items)
+
+
+def test_a_bare_client_configured_by_environment(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``boto3.client("meteringmarketplace")`` with only environment variables pointing it at meterd."""
+    import boto3
+
+    akid, secret = aws.keys["acme"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_MARKETPLACE_METERING", aws.server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", akid)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.session.Session().client("meteringmarketplace")
+    now = time.time()
+    answer = client.meter_usage(ProductCode=PRODUCT, Timestamp=now, UsageDimension="users", UsageQuantity=2)
+    assert answer["MeteringRecordId"]
+    assert [r["value"] for r in aws.query(meter=f"{PRODUCT}:users", **_window(now))] == [2.0]

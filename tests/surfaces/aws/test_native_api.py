@@ -8,8 +8,11 @@ from tests.conftest import Served
 
 
 async def test_products_create_meters(client: httpx.AsyncClient) -> None:
-    body = {"code": "prod-a", "name": "A", "dimensions": [{"name": "users"}, {"name": "gb", "meter": "storage",
-                                                                                  "description": "GiB-hours"}]}
+    body = {
+        "code": "prod-a",
+        "name": "A",
+        "dimensions": [{"name": "users"}, {"name": "gb", "meter": "storage", "description": "GiB-hours"}],
+    }
     r = await client.post("/v1/aws/products", json=body)
     assert r.status_code == 201
     assert r.json()["dimensions"] == [
@@ -44,11 +47,15 @@ async def test_entitlements_and_tokens(client: httpx.AsyncClient) -> None:
     await client.post("/v1/aws/products", json={"code": "p", "dimensions": [{"name": "u"}]})
     r = await client.post("/v1/aws/entitlements", json={"customer": "acme", "product": "missing"})
     assert r.status_code == 404
-    r = await client.post("/v1/aws/entitlements", json={"customer": "acme", "product": "p",
-                                                         "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"})
+    r = await client.post(
+        "/v1/aws/entitlements",
+        json={"customer": "acme", "product": "p", "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"},
+    )
     assert r.status_code == 422
-    r = await client.post("/v1/aws/entitlements", json={"customer": "acme", "product": "p",
-                                                         "start": "2020-01-01T00:00:00Z", "aws_account_id": "123"})
+    r = await client.post(
+        "/v1/aws/entitlements",
+        json={"customer": "acme", "product": "p", "start": "2020-01-01T00:00:00Z", "aws_account_id": "123"},
+    )
     assert r.status_code == 201
     granted = r.json()
     assert granted["start"] == "2020-01-01T00:00:00.000Z" and granted["end"] is None and granted["active"] is True
@@ -57,8 +64,9 @@ async def test_entitlements_and_tokens(client: httpx.AsyncClient) -> None:
     assert customer["traits"] == {"aws_account_id": "123"}
     clash = await client.post("/v1/aws/entitlements", json={"customer": "acme", "product": "p", "aws_account_id": "9"})
     assert clash.status_code == 409
-    taken = await client.post("/v1/aws/entitlements", json={"customer": "other", "product": "p",
-                                                             "aws_account_id": "123"})
+    taken = await client.post(
+        "/v1/aws/entitlements", json={"customer": "other", "product": "p", "aws_account_id": "123"}
+    )
     assert taken.status_code == 409
     r = await client.post("/v1/aws/registration-tokens", json={"customer": "acme", "product": "p", "ttl_seconds": 60})
     assert r.status_code == 201 and len(r.json()["token"]) > 40 and r.json()["entitlement"] == granted["id"]

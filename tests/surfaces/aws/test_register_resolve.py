@@ -56,7 +56,7 @@ def test_register_usage_signs_an_entitlement(aws: Aws) -> None:
     assert claims["customerAWSAccountId"] == "111122223333"
     assert abs(claims["iat"] - time.time()) < 60
     # a tampered token does not verify
-    head, body, sig = answer["Signature"].split(".")
+    head, _, sig = answer["Signature"].split(".")
     forged = base64.urlsafe_b64encode(json.dumps({**claims, "productCode": "other"}).encode()).rstrip(b"=").decode()
     try:
         verify_offline(f"{head}.{forged}.{sig}", jwks(aws))
@@ -87,10 +87,10 @@ def test_key_rotation(aws: Aws) -> None:
 
 def test_register_usage_errors(aws: Aws) -> None:
     fails(aws.client("acme").register_usage, "InvalidProductCodeException", ProductCode="nope", PublicKeyVersion=1)
-    fails(aws.client("stranger").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT,
-          PublicKeyVersion=1)
-    fails(aws.client("seller").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT,
-          PublicKeyVersion=1)
+    fails(
+        aws.client("stranger").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT, PublicKeyVersion=1
+    )
+    fails(aws.client("seller").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT, PublicKeyVersion=1)
     lax = aws.client("acme", validate=False)
     fails(lax.register_usage, "ValidationException", ProductCode=PRODUCT, PublicKeyVersion=0)
     fails(lax.register_usage, "ValidationException", ProductCode=PRODUCT, PublicKeyVersion=1, Nonce="n" * 256)
@@ -106,8 +106,7 @@ def test_only_the_first_registration_checks_the_entitlement(aws: Aws) -> None:
     assert r.status_code == 200 and r.json()["active"] is False
     assert first.register_usage(ProductCode=PRODUCT, PublicKeyVersion=1)["Signature"]  # the running task goes on
     aws.access_key("task-2", "initech")
-    fails(aws.client("task-2").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT,
-          PublicKeyVersion=1)
+    fails(aws.client("task-2").register_usage, "CustomerNotEntitledException", ProductCode=PRODUCT, PublicKeyVersion=1)
 
 
 def test_resolve_customer(aws: Aws) -> None:
@@ -126,8 +125,9 @@ def test_resolve_customer(aws: Aws) -> None:
     for bad in ("not-a-token", "", "x" * 5000):
         fails(client.resolve_customer, "InvalidTokenException", RegistrationToken=bad)
     fails(client.resolve_customer, "ValidationException")
-    short = aws.http.post("/v1/aws/registration-tokens", json={"customer": "globex", "product": PRODUCT,
-                                                               "ttl_seconds": 1})
+    short = aws.http.post(
+        "/v1/aws/registration-tokens", json={"customer": "globex", "product": PRODUCT, "ttl_seconds": 1}
+    )
     time.sleep(1.1)
     fails(client.resolve_customer, "ExpiredTokenException", RegistrationToken=short.json()["token"])
     refused = aws.http.post("/v1/aws/registration-tokens", json={"customer": "nobody", "product": PRODUCT})

@@ -19,12 +19,17 @@ from tests.surfaces.aws.conftest import PRODUCT, Aws, fails
 CT = "application/x-amz-json-1.1"
 
 
-def signed_headers(aws: Aws, target: str, body: bytes, key: str = "seller", service: str = "aws-marketplace",
-                   region: str = "us-east-1") -> dict[str, str]:
+def signed_headers(
+    aws: Aws, target: str, body: bytes, key: str = "seller", service: str = "aws-marketplace", region: str = "us-east-1"
+) -> dict[str, str]:
     """Headers of a request signed by botocore's own SigV4 signer."""
     akid, secret = aws.keys[key]
-    request = AWSRequest(method="POST", url=aws.server.url + "/", data=body,
-                         headers={"Content-Type": CT, "X-Amz-Target": f"AWSMPMeteringService.{target}"})
+    request = AWSRequest(
+        method="POST",
+        url=aws.server.url + "/",
+        data=body,
+        headers={"Content-Type": CT, "X-Amz-Target": f"AWSMPMeteringService.{target}"},
+    )
     SigV4Auth(Credentials(akid, secret), service, region).add_auth(request)
     return dict(request.headers.items())
 
@@ -65,8 +70,9 @@ def test_wrong_secret_unknown_key_revoked_key(aws: Aws) -> None:
     assert {k["access_key_id"] for k in listed if k["revoked_at"]} == {akid}
 
 
-@pytest.mark.parametrize(("shift", "expected"), [(-20, "Signature expired"), (20, "Signature not yet current"),
-                                                 (-10, None), (10, None)])
+@pytest.mark.parametrize(
+    ("shift", "expected"), [(-20, "Signature expired"), (20, "Signature not yet current"), (-10, None), (10, None)]
+)
 def test_clock_skew(aws: Aws, monkeypatch: pytest.MonkeyPatch, shift: int, expected: str | None) -> None:
     import botocore.auth
 
@@ -91,8 +97,9 @@ def test_signature_problems_on_the_wire(aws: Aws) -> None:
     base = {"Content-Type": CT, "X-Amz-Target": "AWSMPMeteringService.BatchMeterUsage"}
     error_of(post(aws, body, base), "MissingAuthenticationTokenException")
     error_of(post(aws, body, {**base, "Authorization": "Bearer abc"}), "IncompleteSignatureException")
-    error_of(post(aws, body, {**base, "Authorization": "AWS4-HMAC-SHA256 Credential=x"}),
-             "IncompleteSignatureException")
+    error_of(
+        post(aws, body, {**base, "Authorization": "AWS4-HMAC-SHA256 Credential=x"}), "IncompleteSignatureException"
+    )
     wrong_service = signed_headers(aws, "BatchMeterUsage", body, service="execute-api")
     assert "correct service" in error_of(post(aws, body, wrong_service), "InvalidSignatureException")
     good = signed_headers(aws, "BatchMeterUsage", body)
@@ -115,8 +122,9 @@ def test_dispatch_and_body_errors(aws: Aws) -> None:
     records = json.dumps({"ProductCode": PRODUCT, "UsageRecords": "nope"}).encode()
     error_of(post(aws, records, signed_headers(aws, "BatchMeterUsage", records)), "ValidationException")
     huge = json.dumps({"ProductCode": PRODUCT, "UsageRecords": [], "pad": "x" * (1024 * 1024)}).encode()
-    assert "smaller than" in error_of(post(aws, huge, signed_headers(aws, "BatchMeterUsage", huge)),
-                                      "ValidationException")
+    assert "smaller than" in error_of(
+        post(aws, huge, signed_headers(aws, "BatchMeterUsage", huge)), "ValidationException"
+    )
     # without X-Amz-Target, POST / is not the AWS surface
     plain = httpx.post(aws.server.url + "/", content=body, headers={"content-type": "application/json"})
     assert plain.status_code in (404, 405)
@@ -126,10 +134,13 @@ def test_dispatch_and_body_errors(aws: Aws) -> None:
 
 def test_request_ids_are_unique(aws: Aws) -> None:
     client = aws.client("seller")
-    ids = {client.batch_meter_usage(ProductCode=PRODUCT, UsageRecords=[])["ResponseMetadata"]["RequestId"]
-           for _ in range(3)}
-    ids.add(fails(client.resolve_customer, "InvalidTokenException", RegistrationToken="t")["ResponseMetadata"][
-        "RequestId"])
+    ids = {
+        client.batch_meter_usage(ProductCode=PRODUCT, UsageRecords=[])["ResponseMetadata"]["RequestId"]
+        for _ in range(3)
+    }
+    ids.add(
+        fails(client.resolve_customer, "InvalidTokenException", RegistrationToken="t")["ResponseMetadata"]["RequestId"]
+    )
     assert len(ids) == 4
 
 
