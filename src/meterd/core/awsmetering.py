@@ -303,7 +303,7 @@ def _record(data: object, index: int) -> BatchRecord:
             "the request is invalid",
             [FieldError(e.path if e.path.startswith(where) else where + e.path, e.message) for e in errors],
         )
-    if customer is not None and account is not None:
+    if customer and account is not None:
         raise MarketplaceError(
             "InvalidCustomerIdentifierException",
             f"{where}CustomerIdentifier and CustomerAWSAccountId cannot both be specified",

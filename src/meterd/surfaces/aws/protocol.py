@@ -124,7 +124,7 @@ class AwsHandler:
 
     def __init__(self, market: Marketplace, settings: Settings) -> None:
         self.market = market
-        self.region = settings.aws_region
+        self.region = settings.aws_region or None
         self.limit = min(MAX_BODY, settings.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
