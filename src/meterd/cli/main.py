@@ -9,6 +9,7 @@ from meterd.cli.aws import aws_keys
 from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,5 +18,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, aws_keys, marketplace):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace):
     cli.add_command(command)

@@ -5,5 +5,6 @@ factory calls every installer listed in ``INSTALLERS`` (``"module:function"``), 
 """
 
 INSTALLERS: list[str] = [
+    "meterd.surfaces.vault:install",
     "meterd.surfaces.aws:install",
 ]
