@@ -12,7 +12,7 @@ from meterd.cli.output import emit
 from meterd.core.awsmetering import TimeRules
 from meterd.server.routes.marketplace import access_key_json
 from meterd.service import Meterd
-from meterd.service.awsmetering import Marketplace, build_marketplace
+from meterd.service.awsmarket import Marketplace, build_marketplace
 
 tenant_option = click.option("--tenant", default="default", show_default=True, help="Tenant id.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -1,6 +1,6 @@
-"""The AWS Marketplace Metering operations over the core rules and the store.
+"""The AWS Marketplace metering operations over the core rules and the store.
 
-MeterUsage, BatchMeterUsage, RegisterUsage and ResolveCustomer, for a caller identified by its access key.
+MeterUsage and BatchMeterUsage, for a caller identified by its access key.
 A metering record is claimed under its record id (a ``aws-record`` object holding its fingerprint) before its
 events are ingested, so an identical resend is idempotent and a different one is a duplicate, even when the
 record fans out into one event per allocation. Every rejected metering record is kept (surface ``aws``).
@@ -33,20 +33,16 @@ from meterd.core.awsmetering import (
     parse_meter_usage,
     request_fingerprint,
 )
-from meterd.core.errors import FieldError, InvalidInput, MeterdError, StorageError
-from meterd.core.marketplace import Dimension, Entitlement, MarketplaceError, Product, check_product_code
+from meterd.core.errors import InvalidInput, MeterdError, StorageError
+from meterd.core.marketplace import Dimension, Entitlement, MarketplaceError, Product
 from meterd.core.models import Outcome, UsageEvent
-from meterd.core.registration import InvalidToken, plausible
 from meterd.core.timeutil import format_seconds
-from meterd.service.awskeys import AccessKeys
-from meterd.service.marketplace import Catalog, Resolved
+from meterd.service.marketplace import Catalog
 from meterd.service.meterd import Meterd
-from meterd.service.sealing import SealerSource
-from meterd.service.signing import SigningKeys
 from meterd.storage.base import NewRejection
 
 log = logging.getLogger("meterd.aws")
-RECORD, CLIENT_TOKEN, REGISTERED = "aws-record", "aws-client-token", "aws-registered"
+RECORD, CLIENT_TOKEN = "aws-record", "aws-client-token"
 SEP = "\t"
 
 
@@ -86,12 +82,6 @@ class BatchOutcome:
     unprocessed: list[int]
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    signature: str
-    rotated_at: int | None
-
-
 def error(kind: str, message: str) -> MarketplaceError:
     return MarketplaceError(kind, message)
 
@@ -121,13 +111,12 @@ def dimension_of(product: Product, name: str, where: str = "UsageDimension") -> 
 
 
 class Metering:
-    """MeterUsage, BatchMeterUsage, RegisterUsage and ResolveCustomer."""
+    """MeterUsage and BatchMeterUsage."""
 
-    def __init__(self, meterd: Meterd, catalog: Catalog, signing: SigningKeys, rules: TimeRules) -> None:
+    def __init__(self, meterd: Meterd, catalog: Catalog, rules: TimeRules) -> None:
         self.meterd = meterd
         self.store = meterd.store
         self.catalog = catalog
-        self.signing = signing
         self.rules = rules
 
     async def product(self, tenant: str, code: str) -> Product:
@@ -315,91 +304,3 @@ class Metering:
             if outcome is Outcome.CONFLICT:
                 results[owner] = RecordResult(results[owner].index, Status.DUPLICATE)
         return BatchOutcome(results, [])
-
-    # RegisterUsage and ResolveCustomer -----------------------------------------------------------------
-    async def register_usage(self, caller: Caller, body: Mapping[str, Any]) -> Registration:
-        """A signed entitlement (JWT); only the first call per access key and product checks the entitlement."""
-        code, version, nonce = parse_register_usage(body)
-        tenant, customer, now = caller.tenant, caller.customer, self.meterd.clock()
-        product = await self.product(tenant, code)
-        key = await self.signing.get(version)
-        if key is None:
-            raise error("InvalidPublicKeyVersionException", f"public key version {version} does not exist")
-        if customer is None:
-            raise error("CustomerNotEntitledException", f"access key {caller.access_key_id} acts for no customer")
-        marker = f"{caller.access_key_id}{SEP}{code}"
-        if await self.store.get_object(tenant, REGISTERED, marker) is None:
-            entitlement = await self.subscribed(tenant, customer, code, now)
-            if entitlement is None:
-                raise error(
-                    "CustomerNotEntitledException", f"customer {customer!r} is not entitled to product {code!r}"
-                )
-            await self.store.put_object(
-                tenant, REGISTERED, marker, {"at": now, "entitlement": entitlement.id}, only_if_absent=True
-            )
-        claims: dict[str, Any] = {
-            "iss": "meterd",
-            "sub": customer,
-            "customerIdentifier": customer,
-            "customerAWSAccountId": await self.catalog.account_of(tenant, customer),
-            "productCode": product.code,
-            "publicKeyVersion": version,
-            "iat": now // 1000,
-        }
-        if nonce is not None:
-            claims["nonce"] = nonce
-        return Registration(await self.signing.sign(key, claims), key.rotated_at)
-
-    async def resolve_customer(self, caller: Caller, body: Mapping[str, Any]) -> Resolved:
-        token = body.get("RegistrationToken")
-        if token is None:
-            raise InvalidInput("the request is invalid", [FieldError("RegistrationToken", "Member must not be null")])
-        if not isinstance(token, str) or not plausible(token):
-            raise InvalidToken("the registration token is not valid")
-        return await self.catalog.redeem_token(caller.tenant, token)
-
-
-def parse_register_usage(body: Mapping[str, Any]) -> tuple[str, int, str | None]:
-    """ProductCode, PublicKeyVersion (an integer of at least 1) and the optional Nonce (at most 255 characters)."""
-    errors: list[FieldError] = []
-    code = body.get("ProductCode")
-    if code is None:
-        errors.append(FieldError("ProductCode", "Member must not be null"))
-    else:
-        try:
-            check_product_code(code, "ProductCode")
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
-    version = body.get("PublicKeyVersion")
-    if version is None or isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        errors.append(FieldError("PublicKeyVersion", "Member must be an integer greater than or equal to 1"))
-    nonce = body.get("Nonce")
-    if nonce is not None and (not isinstance(nonce, str) or len(nonce) > 255):
-        errors.append(FieldError("Nonce", "Member must be a string of at most 255 characters"))
-    if errors:
-        raise InvalidInput("the request is invalid", errors)
-    assert isinstance(code, str) and isinstance(version, int)
-    return code, version, nonce if isinstance(nonce, str) else None
-
-
-@dataclass(frozen=True, slots=True)
-class Marketplace:
-    """Everything the AWS surface and the marketplace routes need, built once per app."""
-
-    keys: AccessKeys
-    catalog: Catalog
-    signing: SigningKeys
-    metering: Metering
-
-
-def build_marketplace(meterd: Meterd, secret_key: str | None, rules: TimeRules) -> Marketplace:
-    sealers = SealerSource(meterd.store, secret_key)
-
-    def clock() -> int:
-        return meterd.clock()
-
-    catalog = Catalog(meterd.store, clock)
-    signing = SigningKeys(meterd.store, sealers, clock)
-    return Marketplace(
-        AccessKeys(meterd.store, sealers, clock), catalog, signing, Metering(meterd, catalog, signing, rules)
-    )

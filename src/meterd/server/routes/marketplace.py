@@ -17,7 +17,7 @@ from meterd.core.timeutil import format_ms
 from meterd.server.auth import AdminKey, ReadKey
 from meterd.server.settings import Settings
 from meterd.service.awskeys import AccessKey
-from meterd.service.awsmetering import Marketplace, build_marketplace
+from meterd.service.awsmarket import Marketplace, build_marketplace
 from meterd.service.signing import SigningKey
 
 router = APIRouter(prefix="/v1/aws", tags=["aws marketplace"])

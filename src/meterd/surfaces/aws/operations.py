@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from meterd.core.errors import MeterdError
-from meterd.service.awsmetering import Caller, Marketplace, Status
+from meterd.service.awsmarket import Marketplace
+from meterd.service.awsmetering import Caller, Status
 
 
 class AwsError(MeterdError):
@@ -42,7 +43,7 @@ async def batch_meter_usage(market: Marketplace, caller: Caller, body: Mapping[s
 
 
 async def register_usage(market: Marketplace, caller: Caller, body: Mapping[str, Any], raw: str) -> dict[str, Any]:
-    registration = await market.metering.register_usage(caller, body)
+    registration = await market.registrations.register_usage(caller, body)
     answer: dict[str, Any] = {"Signature": registration.signature}
     if registration.rotated_at is not None:
         answer["PublicKeyRotationTimestamp"] = registration.rotated_at / 1000
@@ -50,7 +51,7 @@ async def register_usage(market: Marketplace, caller: Caller, body: Mapping[str,
 
 
 async def resolve_customer(market: Marketplace, caller: Caller, body: Mapping[str, Any], raw: str) -> dict[str, Any]:
-    resolved = await market.metering.resolve_customer(caller, body)
+    resolved = await market.registrations.resolve_customer(caller, body)
     answer: dict[str, Any] = {
         "CustomerIdentifier": resolved.customer,
         "ProductCode": resolved.product,

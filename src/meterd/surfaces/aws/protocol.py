@@ -24,7 +24,8 @@ from meterd.core.registration import ExpiredToken, InvalidToken
 from meterd.core.sigv4 import HttpRequest, SignatureError, check_scope, parse_authorization, verify
 from meterd.server.body import read_limited
 from meterd.server.settings import Settings
-from meterd.service.awsmetering import Caller, Marketplace
+from meterd.service.awsmarket import Marketplace
+from meterd.service.awsmetering import Caller
 from meterd.surfaces.aws.operations import OPERATIONS, AwsError
 
 log = logging.getLogger("meterd.aws")
