@@ -34,7 +34,7 @@ from meterd.core.awsmetering import (
     request_fingerprint,
 )
 from meterd.core.errors import InvalidInput, MeterdError, StorageError
-from meterd.core.marketplace import Dimension, Entitlement, MarketplaceError, Product
+from meterd.core.marketplace import Dimension, Entitlement, MarketplaceError, Product, active
 from meterd.core.models import Outcome, UsageEvent
 from meterd.core.timeutil import format_seconds
 from meterd.service.marketplace import Catalog
@@ -44,6 +44,7 @@ from meterd.storage.base import NewRejection
 log = logging.getLogger("meterd.aws")
 RECORD, CLIENT_TOKEN = "aws-record", "aws-client-token"
 SEP = "\t"
+Memo = dict[str, list[Entitlement]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +126,19 @@ class Metering:
             raise error("InvalidProductCodeException", f"{code!r} is not a product code of this seller")
         return found
 
-    async def subscribed(self, tenant: str, customer: str, product: str, at: int) -> Entitlement | None:
-        """The customer's entitlement to ``product`` at ``at``, if the customer exists and is enabled."""
-        found = await self.store.get_customer(tenant, customer)
-        if found is None or not found.enabled:
-            return None
-        return await self.catalog.active_entitlement(tenant, product, customer, at)
+    async def subscribed(
+        self, tenant: str, customer: str, product: str, at: int, memo: Memo | None = None
+    ) -> Entitlement | None:
+        """The customer's entitlement to ``product`` at ``at``, if the customer exists and is enabled.
+
+        ``memo`` keeps each customer's entitlements for the length of one request (a batch names few customers).
+        """
+        memo = {} if memo is None else memo
+        if customer not in memo:
+            found = await self.store.get_customer(tenant, customer)
+            enabled = found is not None and found.enabled
+            memo[customer] = await self.catalog.entitlements(tenant, product, customer) if enabled else []
+        return active(memo[customer], at)
 
     async def claim(self, tenant: str, record_id: str, line: UsageLine, *, write: bool = True) -> bool:
         """Whether the record is new or identical to the one kept under ``record_id`` (claiming it when new)."""
@@ -254,17 +262,17 @@ class Metering:
         return found
 
     async def _record_customer(
-        self, tenant: str, product: Product, record: BatchRecord, licence: Entitlement | None
+        self, tenant: str, product: Product, record: BatchRecord, licence: Entitlement | None, memo: Memo
     ) -> str | None:
         """The subscribed customer a record meters for, or None (CustomerNotSubscribed)."""
         time = record.line.time
         if licence is not None:
-            ok = licence.active_at(time) and await self.subscribed(tenant, licence.customer, product.code, time)
+            ok = licence.active_at(time) and await self.subscribed(tenant, licence.customer, product.code, time, memo)
             return licence.customer if ok else None
         customer = record.customer
         if customer is None and record.account_id is not None:
             customer = await self.catalog.customer_by_account(tenant, record.account_id)
-        if customer is None or await self.subscribed(tenant, customer, product.code, time) is None:
+        if customer is None or await self.subscribed(tenant, customer, product.code, time, memo) is None:
             return None
         return customer
 
@@ -272,12 +280,13 @@ class Metering:
         self, tenant: str, product: Product, request: BatchRequest, licences: dict[int, Entitlement], raws: list[str]
     ) -> BatchOutcome:
         results: list[RecordResult] = []
+        memo: Memo = {}
         events: list[UsageEvent] = []
         owners: list[int] = []
         kept: list[NewRejection] = []
         for index, record in enumerate(request.records):
             line = record.line
-            customer = await self._record_customer(tenant, product, record, licences.get(index))
+            customer = await self._record_customer(tenant, product, record, licences.get(index), memo)
             if customer is None:
                 results.append(RecordResult(index, Status.NOT_SUBSCRIBED))
                 kept.append(
