@@ -141,14 +141,16 @@ class Metering:
         return active(memo[customer], at)
 
     async def claim(self, tenant: str, record_id: str, line: UsageLine, *, write: bool = True) -> bool:
-        """Whether the record is new or identical to the one kept under ``record_id`` (claiming it when new)."""
+        """Whether the record is new or identical to the one kept under ``record_id`` (claiming it when new).
+
+        New records are the common case, so the claim is tried first: one store round trip for them.
+        """
         mark = fingerprint(line)
-        existing = await self.store.get_object(tenant, RECORD, record_id)
-        if existing is None and write:
+        if write:
             body = {"fingerprint": mark, "at": self.meterd.clock()}
             if await self.store.put_object(tenant, RECORD, record_id, body, only_if_absent=True):
                 return True
-            existing = await self.store.get_object(tenant, RECORD, record_id)
+        existing = await self.store.get_object(tenant, RECORD, record_id)
         return existing is None or existing.get("fingerprint") == mark
 
     # MeterUsage ----------------------------------------------------------------------------------------
