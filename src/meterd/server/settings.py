@@ -33,6 +33,7 @@ class Settings:
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None
     aws_lateness_hours: int = 6
+    aws_batch_lateness_hours: int = 24
     log_level: str = "info"
     ui_cookie_secure: str = "auto"  # dashboard cookie: "auto" (Secure over https) or "always"
     ui_session_hours: int = 12

@@ -7,4 +7,5 @@ factory calls every installer listed in ``INSTALLERS`` (``"module:function"``), 
 INSTALLERS: list[str] = [
     "meterd.surfaces.vault:install",
     "meterd.surfaces.ui:install",
+    "meterd.surfaces.aws:install",
 ]
