@@ -17,12 +17,15 @@ from typing import Any, Protocol
 
 from meterd.core.errors import MeterdError
 from meterd.core.timeutil import MAX_MS, MIN_MS, format_ms
+from meterd.service.marketplace import ENTITLEMENT, TOKEN
 from meterd.storage.base import GLOBAL, Store
+
+TIME_FIELDS = frozenset({"start", "end"})
 
 log = logging.getLogger("meterd.ui")
 CUSTOMER_FIELDS = ("customer", "customer_id", "customer_identifier", "customer_aws_account_id")
 SECONDS_OR_MS = 100_000_000_000  # an epoch "_at" integer below this is in seconds (before 1973 in ms)
-SECRET_FIELDS = frozenset({"token", "secret", "registration_token", "signature"})
+SECRET_FIELDS = frozenset({"token_hash", "token", "secret", "registration_token", "signature"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ def cell(key: str, value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key.endswith("_at") and isinstance(value, int) and MIN_MS < value <= MAX_MS:
+    if (key.endswith("_at") or key in TIME_FIELDS) and isinstance(value, int) and MIN_MS < value <= MAX_MS:
         return format_ms(value if value >= SECONDS_OR_MS else value * 1000)
     text = value if isinstance(value, str) else str(value)
     return mask(text) if key in SECRET_FIELDS else text
@@ -107,15 +110,15 @@ def columns_of(bodies: Sequence[dict[str, Any]], preferred: Sequence[str]) -> tu
 
 ENTITLEMENTS = ObjectSource(
     "Entitlements",
-    "entitlement",
-    ("product", "dimension", "starts_at", "ends_at", "value", "status"),
+    ENTITLEMENT,
+    ("product", "start", "end", "license_arn", "agreement_id"),
     "No entitlements are recorded for this customer. They appear here when a surface that grants them "
     "(the AWS Marketplace surface's RegisterUsage) is in use.",
 )
 REGISTRATION_TOKENS = ObjectSource(
     "Registration tokens",
-    "registration_token",
-    ("token", "product", "surface", "created_at", "expires_at", "used_at"),
+    TOKEN,
+    ("product", "created_at", "expires_at", "token_hash"),
     "No registration tokens are recorded for this customer. They appear here when a surface that issues them "
     "(AWS ResolveCustomer, the influx /start flow) is in use.",
 )

@@ -21,7 +21,8 @@ import uvicorn
 from meterd.server.app import create_app
 from meterd.server.settings import Settings
 from meterd.service import Meterd
-from meterd.storage.base import GLOBAL, Store
+from meterd.service.marketplace import Catalog
+from meterd.storage.base import Store
 from meterd.storage.factory import create_store
 from tests.conftest import free_port
 from tests.surfaces.ui.helpers import seed_events
@@ -77,11 +78,10 @@ async def _prepare(store: Store, meterd: Meterd) -> str:
     try:
         minted = await meterd.bootstrap()
         assert minted is not None
-        await store.put_object("default", "entitlement", "acme/prod-1", {
-            "customer": "acme", "product": "prod-1", "dimension": "seats", "value": 25, "ends_at": 1798761600000})
-        await store.put_object(GLOBAL, "registration_token", "rt-9f8e7d6c5b", {
-            "tenant": "default", "customer": "acme", "token": "rt-9f8e7d6c5b", "product": "prod-1",
-            "expires_at": 1798761600000})
+        catalog = Catalog(store, meterd.clock)
+        await catalog.put_product("default", "prod-1", "Product one", [("seats", None, None)])
+        await catalog.grant("default", "acme", "prod-1", None, 1798761600000, None)
+        await catalog.issue_token("default", "acme", "prod-1", 3_600_000)
         return minted.secret
     finally:
         await store.close()
@@ -91,12 +91,20 @@ def _seed(url: str, admin_key: str) -> tuple[str, list[dict[str, Any]]]:
     events = seed_events(time.time())
     with httpx.Client(base_url=url, headers={"authorization": f"Bearer {admin_key}"}, timeout=10) as api:
         api.post("/v1/meters", json={"key": "api_calls", "unit": "calls", "description": "API requests"})
-        api.post("/v1/customers", json={"id": "acme", "name": "Acme Corp", "email": "ops@acme.test",
-                                        "traits": {"plan": "gold", "seats": 25}})
+        api.put(
+            "/v1/customers/acme",
+            json={"name": "Acme Corp", "email": "ops@acme.test", "traits": {"plan": "gold", "seats": 25}},
+        )
         api.post("/v1/customers", json={"id": "globex", "name": "Globex"})
-        counts = api.post("/v1/events", json=[*events, {"meter": "api_calls", "value": 1},
-                                              {"meter": "api_calls", "customer": "x", "value": "lots"},
-                                              {"meter": "api_calls", "customer": "y", "value": "many"}]).json()
+        counts = api.post(
+            "/v1/events",
+            json=[
+                *events,
+                {"meter": "api_calls", "value": 1},
+                {"meter": "api_calls", "customer": "x", "value": "lots"},
+                {"meter": "api_calls", "customer": "y", "value": "many"},
+            ],
+        ).json()
         assert counts["counts"] == {"accepted": len(events), "duplicate": 0, "conflict": 0, "rejected": 3}
         reader = api.post("/v1/keys", json={"name": "viewer", "scopes": ["read"]}).json()["key"]
     return str(reader), events
@@ -145,8 +153,10 @@ def chromium() -> Iterator[Any]:
     """Headless Chromium from the distribution, driven by Playwright (never a downloaded browser)."""
     path = find_chromium()
     if path is None:
-        pytest.skip("Chromium is not installed, so the dashboard browser tests are skipped "
-                    "(install Debian's package: apt-get install -y chromium; or set METERD_CHROMIUM)")
+        pytest.skip(
+            "Chromium is not installed, so the dashboard browser tests are skipped "
+            "(install Debian's package: apt-get install -y chromium; or set METERD_CHROMIUM)"
+        )
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

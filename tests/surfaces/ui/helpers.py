@@ -30,8 +30,9 @@ def page_csrf(html: str) -> str:
 async def sign_in(client: httpx.AsyncClient, secret: str) -> httpx.Response:
     """Sign in through the form as a browser would; returns the POST's answer (a 303 when it worked)."""
     shown = await client.get("/ui/login")
-    return await client.post("/ui/login", data={"csrf_token": form_token(shown.text), "api_key": secret,
-                                                "next": "/ui/"})
+    return await client.post(
+        "/ui/login", data={"csrf_token": form_token(shown.text), "api_key": secret, "next": "/ui/"}
+    )
 
 
 def seed_events(now_s: float) -> list[dict[str, Any]]:
@@ -43,11 +44,27 @@ def seed_events(now_s: float) -> list[dict[str, Any]]:
         for index, customer in enumerate(customers):
             if (hour + index) % 4 == 3:
                 continue
-            events.append({"id": f"call-{hour}-{customer}", "meter": "api_calls", "customer": customer, "time": t,
-                           "value": (hour % 5 + 1) * (3 - index), "dimensions": {"region": "eu" if hour % 2 else "us"}})
+            events.append(
+                {
+                    "id": f"call-{hour}-{customer}",
+                    "meter": "api_calls",
+                    "customer": customer,
+                    "time": t,
+                    "value": (hour % 5 + 1) * (3 - index),
+                    "dimensions": {"region": "eu" if hour % 2 else "us"},
+                }
+            )
         if hour % 3 == 0:
-            events.append({"id": f"disk-{hour}", "meter": "storage_gb", "customer": "acme", "time": t - 30,
-                           "value": 10 + hour, "dimensions": {"region": "eu"}})
+            events.append(
+                {
+                    "id": f"disk-{hour}",
+                    "meter": "storage_gb",
+                    "customer": "acme",
+                    "time": t - 30,
+                    "value": 10 + hour,
+                    "dimensions": {"region": "eu"},
+                }
+            )
     return events
 
 

@@ -50,8 +50,9 @@ async def test_sign_in_sets_a_strict_httponly_cookie_that_is_not_the_key(
     shown = await browser.get("/ui/login")
     login_cookie = shown.headers["set-cookie"]
     assert "HttpOnly" in login_cookie and "SameSite=strict" in login_cookie and "Path=/ui" in login_cookie
-    r = await browser.post("/ui/login", data={"csrf_token": form_token(shown.text), "api_key": served.admin_key,
-                                              "next": "/ui/events"})
+    r = await browser.post(
+        "/ui/login", data={"csrf_token": form_token(shown.text), "api_key": served.admin_key, "next": "/ui/events"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/ui/events"
     session_cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("meterd_ui_session="))
     attributes = [a.strip() for a in session_cookie.split(";")]
@@ -64,11 +65,14 @@ async def test_sign_in_sets_a_strict_httponly_cookie_that_is_not_the_key(
     assert served.admin_key not in home.text
 
 
-@pytest.mark.parametrize(("base", "secure_setting", "secure"), [
-    ("https://testserver", "auto", True),
-    ("http://testserver", "always", True),
-    ("http://testserver", "auto", False),
-])
+@pytest.mark.parametrize(
+    ("base", "secure_setting", "secure"),
+    [
+        ("https://testserver", "auto", True),
+        ("http://testserver", "always", True),
+        ("http://testserver", "auto", False),
+    ],
+)
 async def test_secure_flag_over_https_or_when_required(
     tmp_path: Path, database_url: str, base: str, secure_setting: str, secure: bool
 ) -> None:
@@ -101,8 +105,12 @@ async def test_bad_keys_are_refused_and_never_echoed(
     served: Served, client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
     ingest_only = await new_key(client, "ingest")
-    cases = [("mk_abc_" + "x" * 32, 401, "That API key is not valid"), ("not-a-key", 401, "not valid"),
-             (ingest_only, 403, "lacks the read scope"), ("   ", 422, "Enter an API key")]
+    cases = [
+        ("mk_abc_" + "x" * 32, 401, "That API key is not valid"),
+        ("not-a-key", 401, "not valid"),
+        (ingest_only, 403, "lacks the read scope"),
+        ("   ", 422, "Enter an API key"),
+    ]
     for secret, status, message in cases:
         r = await sign_in(browser, secret)
         assert r.status_code == status, secret
@@ -119,8 +127,9 @@ async def test_sign_in_form_needs_its_own_token(served: Served, browser: httpx.A
     assert r.status_code == 403 and "sign-in form expired" in r.text
     r = await browser.post("/ui/login", data={"api_key": served.admin_key, "csrf_token": "forged"})
     assert r.status_code == 403
-    r = await browser.post("/ui/login", data={"api_key": served.admin_key, "csrf_token": token},
-                           headers={"origin": "https://evil.example"})
+    r = await browser.post(
+        "/ui/login", data={"api_key": served.admin_key, "csrf_token": token}, headers={"origin": "https://evil.example"}
+    )
     assert r.status_code == 403
     browser.cookies.clear()
     r = await browser.post("/ui/login", data={"api_key": served.admin_key, "csrf_token": token})
@@ -149,8 +158,11 @@ async def test_every_form_needs_the_session_csrf_token(
             assert r.status_code == 403, (path, data, headers)
     assert (await client.get("/v1/events/e1")).json()["status"] == "live"
     assert (await browser.get("/ui/")).status_code == 200  # still signed in
-    r = await browser.post("/ui/event/void", data={**form, "csrf_token": token},
-                           headers={"origin": "http://testserver", "sec-fetch-site": "same-origin"})
+    r = await browser.post(
+        "/ui/event/void",
+        data={**form, "csrf_token": token},
+        headers={"origin": "http://testserver", "sec-fetch-site": "same-origin"},
+    )
     assert r.status_code == 303
     assert r.headers["location"] == "/ui/event?surface=native&id=e1&done=void"
     assert (await client.get("/v1/events/e1")).json()["status"] == "voided"
@@ -164,8 +176,11 @@ async def test_script_calls_need_the_csrf_header(served: Served, browser: httpx.
     assert r.status_code == 403 and r.json()["type"] == "/problems/csrf"
     r = await browser.post("/ui/api/query", json=body, headers={"x-csrf-token": "wrong"})
     assert r.status_code == 403
-    r = await browser.post("/ui/api/query", content=b"meter=calls", headers={
-        "x-csrf-token": csrf, "content-type": "application/x-www-form-urlencoded"})
+    r = await browser.post(
+        "/ui/api/query",
+        content=b"meter=calls",
+        headers={"x-csrf-token": csrf, "content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 415
     r = await browser.post("/ui/api/query", json=body, headers={"x-csrf-token": csrf})
     assert r.status_code == 200 and r.json()["rows"] == []

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from meterd.service.customer_panels import Panel
-from meterd.storage.base import GLOBAL, Store
+from meterd.service.marketplace import Catalog
+from meterd.storage.base import Store
 from meterd.surfaces.ui import add_customer_panel
 from tests.conftest import Served
 from tests.surfaces.ui.helpers import form_token, page_csrf, seed_events, sign_in, totals
@@ -25,8 +26,14 @@ async def browser(served: Served, client: httpx.AsyncClient) -> AsyncIterator[ht
     now = time.time()
     await client.post("/v1/meters", json={"key": "api_calls", "unit": "calls", "description": "API requests"})
     await client.post("/v1/customers", json={"id": "acme", "name": "Acme Corp", "traits": {"plan": "gold"}})
-    r = await client.post("/v1/events", json=[*seed_events(now), {"meter": "api_calls", "value": 1},
-                                              {"meter": "api_calls", "customer": "x", "value": "lots"}])
+    r = await client.post(
+        "/v1/events",
+        json=[
+            *seed_events(now),
+            {"meter": "api_calls", "value": 1},
+            {"meter": "api_calls", "customer": "x", "value": "lots"},
+        ],
+    )
     assert r.json()["counts"]["rejected"] == 2
     transport = httpx.ASGITransport(app=served.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -39,8 +46,10 @@ def cells(html: str, table_id: str) -> list[list[str]]:
     found = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
     assert found is not None, f"no table {table_id}"
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", found.group(1), re.S)
-    return [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-            for row in rows]
+    return [
+        [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in rows
+    ]
 
 
 async def test_overview_shows_totals_top_customers_and_rate(browser: httpx.AsyncClient) -> None:
@@ -55,8 +64,9 @@ async def test_overview_shows_totals_top_customers_and_rate(browser: httpx.Async
         assert aggregation == "sum" and total == f"{int(value):,}{' ' + unit if unit else ''}"
         assert int(count.replace(",", "")) == sum(1 for e in events if e["meter"] == meter)
     top = cells(r.text, "top-customers")[1:]
-    reference = sorted(((c, totals(events, "api_calls", c)) for c in ("acme", "globex", "initech")),
-                       key=lambda kv: -kv[1])
+    reference = sorted(
+        ((c, totals(events, "api_calls", c)) for c in ("acme", "globex", "initech")), key=lambda kv: -kv[1]
+    )
     assert [(name, float(v.replace(",", ""))) for _, name, v in top] == reference
     rate = float(re.search(r'<dd id="rate">([0-9.]+)</dd>', r.text).group(1))  # type: ignore[union-attr]
     assert rate == pytest.approx(len(events) / 300, rel=0.3)  # all accepted within the last ~5 minutes
@@ -69,9 +79,17 @@ async def test_query_relay_answers_exactly_what_the_api_answers(
 ) -> None:
     csrf = page_csrf((await browser.get("/ui/")).text)
     now = time.time()
-    body = {"meter": "api_calls", "from": now - 86400, "to": now + 1, "window": "hour", "time_zone": "Asia/Kolkata",
-            "group_by": ["customer"], "filters": {"dimensions": [{"key": "region", "op": "eq", "value": "eu"}]},
-            "dense": True, "take": {"limit": 2}}
+    body = {
+        "meter": "api_calls",
+        "from": now - 86400,
+        "to": now + 1,
+        "window": "hour",
+        "time_zone": "Asia/Kolkata",
+        "group_by": ["customer"],
+        "filters": {"dimensions": [{"key": "region", "op": "eq", "value": "eu"}]},
+        "dense": True,
+        "take": {"limit": 2},
+    }
     for accept in ("application/json", "text/csv"):
         ui = await browser.post("/ui/api/query", json=body, headers={"x-csrf-token": csrf, "accept": accept})
         api = await client.post("/v1/query", json=body, headers={"accept": accept})
@@ -85,22 +103,35 @@ async def test_query_relay_answers_exactly_what_the_api_answers(
 
 
 async def test_meter_page_csv_download_matches_the_api(browser: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    params = {"range": "24h", "window": "hour", "tz": "Europe/Berlin", "group": "customer", "customers": "acme,globex",
-              "f1_key": "region", "f1_op": "eq", "f1_values": "eu"}
+    params = {
+        "range": "24h",
+        "window": "hour",
+        "tz": "Europe/Berlin",
+        "group": "customer",
+        "customers": "acme,globex",
+        "f1_key": "region",
+        "f1_op": "eq",
+        "f1_values": "eu",
+    }
     r = await browser.get(f"/ui/meters/api_calls?{urlencode(params)}")
     assert r.status_code == 200
     body = json.loads(unescape(re.search(r'<pre id="api-query">(.*?)</pre>', r.text, re.S).group(1)))  # type: ignore[union-attr]
     assert body["group_by"] == ["customer"] and body["time_zone"] == "Europe/Berlin"
-    assert body["filters"] == {"customers": ["acme", "globex"],
-                               "dimensions": [{"key": "region", "op": "in", "values": ["eu"]}]}
+    assert body["filters"] == {
+        "customers": ["acme", "globex"],
+        "dimensions": [{"key": "region", "op": "in", "values": ["eu"]}],
+    }
     href = unescape(re.search(r'id="csv-download" href="([^"]+)"', r.text).group(1))  # type: ignore[union-attr]
     download = await browser.get(href)
     assert download.status_code == 200 and download.headers["content-disposition"].startswith("attachment;")
     api = await client.post("/v1/query", json=body, headers={"accept": "text/csv"})
     assert download.text == api.text and api.text.startswith("meter,start,end,customer,value\n")
     events = seed_events(time.time())
-    reference = sum(e["value"] for e in events if e["meter"] == "api_calls" and e["customer"] in ("acme", "globex")
-                    and e["dimensions"]["region"] == "eu")
+    reference = sum(
+        e["value"]
+        for e in events
+        if e["meter"] == "api_calls" and e["customer"] in ("acme", "globex") and e["dimensions"]["region"] == "eu"
+    )
     assert sum(float(line.rsplit(",", 1)[1]) for line in api.text.splitlines()[1:]) == reference
 
 
@@ -112,8 +143,10 @@ async def test_customer_page_shows_traits_usage_and_degrades_without_entitlement
     assert cells(r.text, "traits") == [["Trait", "Value"], ["plan", "gold"]]
     usage = {row[0]: row[2] for row in cells(r.text, "customer-usage")[1:]}
     events = seed_events(time.time())
-    assert usage == {"api_calls": f"{int(totals(events, 'api_calls', 'acme')):,} calls",
-                     "storage_gb": f"{int(totals(events, 'storage_gb', 'acme')):,}"}
+    assert usage == {
+        "api_calls": f"{int(totals(events, 'api_calls', 'acme')):,} calls",
+        "storage_gb": f"{int(totals(events, 'storage_gb', 'acme')):,}",
+    }
     assert "No entitlements are recorded for this customer" in r.text
     assert "No registration tokens are recorded for this customer" in r.text
     r = await browser.get("/ui/customers/globex")
@@ -121,16 +154,16 @@ async def test_customer_page_shows_traits_usage_and_degrades_without_entitlement
 
 
 async def test_customer_page_shows_entitlements_and_masked_tokens(served: Served, browser: httpx.AsyncClient) -> None:
-    store = served.store
-    await store.put_object("default", "entitlement", "acme/prod-1", {
-        "customer": "acme", "product": "prod-1", "dimension": "users", "value": 10, "ends_at": 1767225600000})
-    await store.put_object("other", "entitlement", "acme/prod-2", {"customer": "acme", "product": "prod-2"})
-    await store.put_object(GLOBAL, "registration_token", "tok-secret-123", {
-        "tenant": "default", "customer": "acme", "token": "tok-secret-123", "product": "prod-1", "used_at": None})
+    catalog = Catalog(served.store, served.meterd.clock)
+    for tenant in ("default", "other"):
+        await catalog.put_product(tenant, "prod-1" if tenant == "default" else "prod-2", None, [("users", None, None)])
+    await catalog.grant("default", "acme", "prod-1", 1735689600000, 1798761600000, None)
+    await catalog.grant("other", "acme", "prod-2", None, None, None)
+    token, _ = await catalog.issue_token("default", "acme", "prod-1", 3_600_000)
     r = await browser.get("/ui/customers/acme")
     text = unescape(r.text)
-    assert "prod-1" in text and "2026-01-01T00:00:00.000Z" in text and "prod-2" not in text  # other tenant
-    assert "tok-…" in text and "tok-secret-123" not in text
+    assert "prod-1" in text and "2027-01-01T00:00:00.000Z" in text and "prod-2" not in text  # other tenant
+    assert token not in text and "No registration tokens are recorded" not in text
     assert "No entitlements are recorded" not in text
 
 
@@ -222,15 +255,25 @@ async def test_events_explorer_filters_and_pages(browser: httpx.AsyncClient) -> 
     assert r.status_code == 422 and "is not an RFC 3339 time" in unescape(r.text) and "must be live or voided" in r.text
 
 
-@pytest.mark.parametrize("path", [
-    "/ui/meters/api_calls?range=custom&from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z",
-    "/ui/meters/api_calls?range=forever&window=fortnight&tz=Nowhere/Land&top=0&group=%00",
-    "/ui/meters/api_calls?range=custom&from=1970-01-01T00:00:00Z&to=9999-12-31T00:00:00Z&window=minute",
-    "/ui/meters/api_calls?customers=" + ",".join(["a b"] * 3) + "&f1_key=customer&f1_op=zz",
-    "/ui/meters/nope", "/ui/customers/%FF%FE", "/ui/event?id=nope", "/ui/events?cursor=-1",
-    "/ui/export.csv?meter=api_calls&tz=bad", "/ui/export.csv", "/ui/ingest?range=zz", "/ui/?tz=%00",
-    "/ui/customers?find=a%2Fb", "/ui/customers?cursor=zzz",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/meters/api_calls?range=custom&from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z",
+        "/ui/meters/api_calls?range=forever&window=fortnight&tz=Nowhere/Land&top=0&group=%00",
+        "/ui/meters/api_calls?range=custom&from=1970-01-01T00:00:00Z&to=9999-12-31T00:00:00Z&window=minute",
+        "/ui/meters/api_calls?customers=" + ",".join(["a b"] * 3) + "&f1_key=customer&f1_op=zz",
+        "/ui/meters/nope",
+        "/ui/customers/%FF%FE",
+        "/ui/event?id=nope",
+        "/ui/events?cursor=-1",
+        "/ui/export.csv?meter=api_calls&tz=bad",
+        "/ui/export.csv",
+        "/ui/ingest?range=zz",
+        "/ui/?tz=%00",
+        "/ui/customers?find=a%2Fb",
+        "/ui/customers?cursor=zzz",
+    ],
+)
 async def test_bad_input_never_answers_500(browser: httpx.AsyncClient, path: str) -> None:
     r = await browser.get(path)
     assert r.status_code in (200, 303, 404, 422), r.text[:500]
@@ -240,14 +283,17 @@ async def test_bad_input_never_answers_500(browser: httpx.AsyncClient, path: str
 
 async def test_large_or_odd_posts_never_answer_500(browser: httpx.AsyncClient) -> None:
     csrf = page_csrf((await browser.get("/ui/")).text)
-    r = await browser.post("/ui/event/void", content=b"x" * 70_000,
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await browser.post(
+        "/ui/event/void", content=b"x" * 70_000, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 413
-    r = await browser.post("/ui/api/query", content=b"{", headers={"x-csrf-token": csrf,
-                                                                    "content-type": "application/json"})
+    r = await browser.post(
+        "/ui/api/query", content=b"{", headers={"x-csrf-token": csrf, "content-type": "application/json"}
+    )
     assert r.status_code == 422
-    r = await browser.post("/ui/api/query", content=b"[]" * 600_000, headers={"x-csrf-token": csrf,
-                                                                               "content-type": "application/json"})
+    r = await browser.post(
+        "/ui/api/query", content=b"[]" * 600_000, headers={"x-csrf-token": csrf, "content-type": "application/json"}
+    )
     assert r.status_code == 413
     token = form_token((await browser.get("/ui/ingest")).text)
     r = await browser.post("/ui/ingest/clear", data={"csrf_token": token, "action": "selected", "ids": "x"})
