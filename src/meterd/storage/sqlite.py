@@ -21,6 +21,7 @@ loss or kernel crash may lose the last transactions since the previous checkpoin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -80,7 +81,7 @@ class SQLiteStore(Store):
         if mode not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
         self.path = path
-        self.tuning = Tuning(synchronous=mode) if tuning is None else tuning
+        self.tuning = dataclasses.replace(tuning or Tuning(), synchronous=mode)
         self.ctx = sqlite_ingest.Context()
         self._writer: Writer | None = None
         self._readers: Readers | None = None

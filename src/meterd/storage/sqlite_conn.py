@@ -40,6 +40,7 @@ class Tuning:
     wal_autocheckpoint: int = 10_000
     max_txn_events: int = 50_000
     roll_every: int = 50_000
+    idle_seconds: float = 0.3
 
 
 def connect(path: str, *, cache_kib: int, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
@@ -138,12 +139,11 @@ class Writer:
         conn: sqlite3.Connection,
         tuning: Tuning,
         maintenance: Callable[[sqlite3.Connection, int, bool], int],
-        idle_seconds: float = 0.3,
     ) -> None:
         self.conn = conn
         self.tuning = tuning
         self.maintenance = maintenance
-        self.idle_seconds = idle_seconds
+        self.idle_seconds = tuning.idle_seconds
         self._queue: collections.deque[Job[Any]] = collections.deque()
         self._cond = threading.Condition()
         self._stopping = False

@@ -79,7 +79,7 @@ def _stored_content(ctx: Context, conn: sqlite3.Connection, seqs: list[int]) -> 
         for seq, mid, sid, time, value, dims, end_time in conn.execute(sql, part):
             meter = ctx.names.meter(conn, mid, cache=False)[1]
             customer = ctx.names.customer(conn, sid, cache=False)
-            event = UsageEvent("", meter, customer, time, float(value), dims_value(dims), end_time)
+            event = UsageEvent("", meter, customer, time, value, dims_value(dims), end_time)
             contents[seq] = canonical_content(event)
     return contents
 

@@ -381,7 +381,7 @@ class MeterQuery:
             where.add(f"sid IN ({','.join('?' * len(self.sids))})", *self.sids)
         sql = f"SELECT sid, id, time, value, dims, end_time, surface FROM events WHERE {where.text()} ORDER BY seq"
         events = [
-            UsageEvent(event_id, self.meter, self.names.customer(self.conn, sid), time, float(value),
+            UsageEvent(event_id, self.meter, self.names.customer(self.conn, sid), time, value,
                        dims_value(dims), end_time, surface)
             for sid, event_id, time, value, dims, end_time, surface in self.conn.execute(sql, where.params)
         ]

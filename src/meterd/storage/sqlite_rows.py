@@ -175,7 +175,7 @@ def stored_event(names: Names, conn: sqlite3.Connection, row: tuple[Any, ...], c
     seq, mid, sid, surface, event_id, time, value, dims, end_time, raw, ingested_at, live, replaces, by = row
     _, meter = names.meter(conn, mid, cache)
     customer = names.customer(conn, sid, cache)
-    event = UsageEvent(event_id, meter, customer, time, float(value), dims_value(dims), end_time, surface, raw)
+    event = UsageEvent(event_id, meter, customer, time, value, dims_value(dims), end_time, surface, raw)
     status = EventStatus.LIVE if live else EventStatus.VOIDED
     return StoredEvent(event, seq, ingested_at, status, replaces, by)
 
