@@ -64,3 +64,26 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 def kind(request: pytest.FixtureRequest) -> str:
     """The backend under test (for the few assertions that differ, e.g. id reuse)."""
     return str(request.node.callspec.params["store"])
+
+
+@pytest.fixture(params=STORES)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An async context manager factory: each call opens a fresh, empty store of the param's kind."""
+    import contextlib
+
+    counter = iter(range(10**9))
+
+    @contextlib.asynccontextmanager
+    async def fresh() -> AsyncIterator[Store]:
+        folder = tmp_path / f"s{next(counter)}"
+        folder.mkdir()
+        made, cleanup = await _make(request.param, folder)
+        await made.open()
+        try:
+            yield made
+        finally:
+            await made.close()
+            if cleanup is not None:
+                await _drop_schema(*cleanup)
+
+    return fresh

@@ -43,6 +43,7 @@ from meterd.core.query import QuerySpec, Row
 from meterd.storage import sqlite_ingest, sqlite_query, sqlite_rollup
 from meterd.storage.base import EventFilter, IngestStats, NewRejection, Page, Store
 from meterd.storage.common import STATS_BUCKET_MS, group_rejections
+from meterd.storage.migrate import MigrationError
 from meterd.storage.sqlite_conn import SYNCHRONOUS, Readers, ReadTx, Tuning, Tx, Writer, prepare
 from meterd.storage.sqlite_rows import (
     CORRECTION_COLUMNS,
@@ -92,7 +93,7 @@ class SQLiteStore(Store):
             return
         try:
             conn = await asyncio.to_thread(prepare, self.path, self.tuning)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, MigrationError) as exc:
             raise StorageError(f"cannot open {self.path!r}: {exc}") from exc
         self._writer = Writer(conn, self.tuning, sqlite_rollup.maintain)
         self._readers = Readers(self.path, self.tuning)
@@ -263,9 +264,8 @@ class SQLiteStore(Store):
         if not events and not rejections:
             return []
         ctx = self.ctx
-        return await self._write(
-            lambda tx: sqlite_ingest.ingest(ctx, tx, tenant, events, rejections, now), max(1, len(events))
-        )
+        prep = sqlite_ingest.prepare(tenant, events)
+        return await self._write(lambda tx: sqlite_ingest.ingest(ctx, tx, prep, rejections, now), max(1, len(events)))
 
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None:
         def read(conn: sqlite3.Connection) -> StoredEvent | None:

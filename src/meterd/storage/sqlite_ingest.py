@@ -13,7 +13,7 @@ from typing import Any
 
 from meterd.core.errors import Conflict, NotFound
 from meterd.core.events import canonical_content
-from meterd.core.models import Correction, Outcome, Scalar, UsageEvent
+from meterd.core.models import Correction, Outcome, UsageEvent
 from meterd.storage.base import NewRejection
 from meterd.storage.common import STATS_BUCKET_MS, replacement_id
 from meterd.storage.memory import conflict_rejection
@@ -50,8 +50,27 @@ class Batch:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     mids: dict[tuple[str, str], int] = field(default_factory=dict)
     sids: dict[tuple[int, str], int] = field(default_factory=dict)
-    values: dict[ValueKey, Scalar] = field(default_factory=dict)
+    values: dict[ValueKey, str] = field(default_factory=dict)
     meters: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch with its identity hashes and dimension texts computed (in the caller's thread, off the writer)."""
+
+    tenant: str
+    events: Sequence[UsageEvent]
+    hashes: list[int]
+    texts: list[str | None]
+
+
+def prepare(tenant: str, events: Sequence[UsageEvent]) -> Prepared:
+    return Prepared(
+        tenant,
+        events,
+        [identity_hash(tenant, e.surface, e.id) for e in events],
+        [dims_text(e.dimensions) if e.dimensions else None for e in events],
+    )
 
 
 def _probe(conn: sqlite3.Connection, hashes: list[int]) -> dict[int, list[tuple[Any, ...]]]:
@@ -84,54 +103,84 @@ def _stored_content(ctx: Context, conn: sqlite3.Connection, seqs: list[int]) -> 
     return contents
 
 
-def ingest(
-    ctx: Context, tx: Tx, tenant: str, events: Sequence[UsageEvent], rejections: Sequence[NewRejection], now: int
-) -> list[Outcome]:
-    """Decide and write every event's outcome, keep conflicts and ``rejections``, count outcomes."""
-    conn = tx.conn
-    hashes = [identity_hash(tenant, e.surface, e.id) for e in events]
-    stored = _stored_seqs(ctx, conn, tenant, hashes, events)
-    contents = _stored_content(ctx, conn, sorted(set(stored.values()))) if stored else {}
-    batch = Batch()
-    fresh: dict[tuple[str, str], UsageEvent] = {}
-    outcomes: list[Outcome] = []
-    conflicts: list[NewRejection] = []
-    accepted = Outcome.ACCEPTED
-    for event, h in zip(events, hashes, strict=True):
-        ident = (event.surface, event.id)
-        seq = stored.get(ident)
-        earlier = fresh.get(ident) if seq is None else None
-        if seq is None and earlier is None:
-            fresh[ident] = event
-            _add_row(ctx, tx, batch, tenant, event, h, now, None)
-            outcomes.append(accepted)
-            continue
-        content = contents[seq] if seq is not None else canonical_content(earlier)  # type: ignore[arg-type]
-        if content == canonical_content(event):
-            outcomes.append(Outcome.DUPLICATE)
-        else:
-            outcomes.append(Outcome.CONFLICT)
-            conflicts.append(conflict_rejection(event))
-    _flush(ctx, tx, batch, tenant, now)
-    insert_rejections(conn, tenant, [*conflicts, *rejections], now)
-    _count(conn, tenant, events, outcomes, rejections, now)
-    return outcomes
-
-
 def _stored_seqs(
-    ctx: Context, conn: sqlite3.Connection, tenant: str, hashes: list[int], events: Sequence[UsageEvent]
+    ctx: Context, conn: sqlite3.Connection, prep: Prepared, found: dict[int, list[tuple[Any, ...]]]
 ) -> dict[tuple[str, str], int]:
     """(surface, id) -> seq of the batch's identities already stored (hash matches verified on the full id)."""
-    found = _probe(conn, hashes)
-    if not found:
-        return {}
-    wanted = {(e.surface, e.id) for e, h in zip(events, hashes, strict=True) if h in found}
+    wanted = {(e.surface, e.id) for e, h in zip(prep.events, prep.hashes, strict=True) if h in found}
     stored: dict[tuple[str, str], int] = {}
     for rows in found.values():
         for _, seq, mid, surface, event_id in rows:
-            if (surface, event_id) in wanted and ctx.names.meter(conn, mid, cache=False)[0] == tenant:
+            if (surface, event_id) in wanted and ctx.names.meter(conn, mid, cache=False)[0] == prep.tenant:
                 stored[(surface, event_id)] = seq
     return stored
+
+
+class _Known:
+    """Identities a batch meets again: stored before, or accepted earlier in the same batch."""
+
+    def __init__(self, ctx: Context, conn: sqlite3.Connection, prep: Prepared) -> None:
+        found = _probe(conn, prep.hashes)
+        self.stored = _stored_seqs(ctx, conn, prep, found) if found else {}
+        self.contents = _stored_content(ctx, conn, sorted(set(self.stored.values()))) if self.stored else {}
+        self.hashes = set(found)
+
+    def outcome(self, event: UsageEvent, earlier: list[UsageEvent]) -> Outcome | None:
+        """Duplicate or conflict when the identity is known; None when it is new (a mere hash collision)."""
+        ident = (event.surface, event.id)
+        seq = self.stored.get(ident)
+        if seq is not None:
+            content = self.contents[seq]
+        else:
+            same = [e for e in earlier if e.surface == event.surface and e.id == event.id]
+            if not same:
+                return None
+            content = canonical_content(same[0])
+        return Outcome.DUPLICATE if content == canonical_content(event) else Outcome.CONFLICT
+
+
+def ingest(ctx: Context, tx: Tx, prep: Prepared, rejections: Sequence[NewRejection], now: int) -> list[Outcome]:
+    """Decide and write every event's outcome, keep conflicts and ``rejections``, count outcomes."""
+    conn, tenant, events = tx.conn, prep.tenant, prep.events
+    known = _Known(ctx, conn, prep)
+    seen = known.hashes
+    fresh: dict[int, list[UsageEvent]] = {}
+    batch = Batch()
+    rows, meters, values = batch.rows, batch.meters, batch.values
+    names, note = ctx.names, ctx.registry.note
+    mids, sids = names.mids, names.sids
+    outcomes: list[Outcome] = []
+    conflicts: list[NewRejection] = []
+    counts: dict[tuple[str, str, str], int] = {}
+    accepted = Outcome.ACCEPTED
+    for e, h, text in zip(events, prep.hashes, prep.texts, strict=True):
+        if h in seen or h in fresh:
+            outcome = known.outcome(e, fresh.get(h, []))
+            if outcome is not None:
+                outcomes.append(outcome)
+                key = (e.meter, e.surface, outcome.value)
+                counts[key] = counts.get(key, 0) + 1
+                if outcome is Outcome.CONFLICT:
+                    conflicts.append(conflict_rejection(e))
+                continue
+        fresh.setdefault(h, []).append(e)
+        meter = e.meter
+        mid = mids.get((tenant, meter)) or names.mid_for(tx, batch.mids, tenant, meter)
+        sid = sids.get((mid, e.customer)) or names.sid_for(tx, batch.sids, mid, e.customer)
+        if text is not None:
+            note(values, mid, e.dimensions, text)
+        meters.add(meter)
+        rows.append((h, mid, sid, e.surface, e.id, e.time, e.value, text, e.end_time, e.raw, now, None))
+        outcomes.append(accepted)
+        key = (meter, e.surface, "accepted")
+        counts[key] = counts.get(key, 0) + 1
+    _flush(ctx, tx, batch, tenant, now)
+    insert_rejections(conn, tenant, [*conflicts, *rejections], now)
+    for r in rejections:
+        key = (r.meter or "", r.surface, "rejected")
+        counts[key] = counts.get(key, 0) + 1
+    _bump(conn, tenant, counts, now)
+    return outcomes
 
 
 def _add_row(
@@ -140,12 +189,12 @@ def _add_row(
     names = ctx.names
     mid = names.mids.get((tenant, event.meter)) or names.mid_for(tx, batch.mids, tenant, event.meter)
     sid = names.sids.get((mid, event.customer)) or names.sid_for(tx, batch.sids, mid, event.customer)
-    dims = event.dimensions
-    if dims:
-        ctx.registry.note(batch.values, mid, dims)
+    text = dims_text(event.dimensions)
+    if text is not None:
+        ctx.registry.note(batch.values, mid, event.dimensions, text)
     batch.meters.add(event.meter)
     batch.rows.append(
-        (h, mid, sid, event.surface, event.id, event.time, event.value, dims_text(dims), event.end_time,
+        (h, mid, sid, event.surface, event.id, event.time, event.value, text, event.end_time,
          event.raw, now, replaces)
     )
 
@@ -185,24 +234,6 @@ def count_rejections(conn: sqlite3.Connection, tenant: str, rejections: Sequence
     _bump(conn, tenant, counts, now)
 
 
-def _count(
-    conn: sqlite3.Connection,
-    tenant: str,
-    events: Sequence[UsageEvent],
-    outcomes: list[Outcome],
-    rejections: Sequence[NewRejection],
-    now: int,
-) -> None:
-    counts: dict[tuple[str, str, str], int] = {}
-    for event, outcome in zip(events, outcomes, strict=True):
-        key = (event.meter, event.surface, outcome.value)
-        counts[key] = counts.get(key, 0) + 1
-    for r in rejections:
-        key = (r.meter or "", r.surface, "rejected")
-        counts[key] = counts.get(key, 0) + 1
-    _bump(conn, tenant, counts, now)
-
-
 def _bump(conn: sqlite3.Connection, tenant: str, counts: dict[tuple[str, str, str], int], now: int) -> None:
     if not counts:
         return
@@ -236,7 +267,7 @@ def _void(ctx: Context, tx: Tx, tenant: str, surface: str, event_id: str, replac
         raise Conflict(f"event {event_id!r} is already voided")
     conn.execute("UPDATE events SET live = 0, replaced_by = ? WHERE seq = ?", (replaced_by, seq))
     if seq <= watermark(conn):
-        recompute_cells(conn, mid, sid, time, dims_value(dims))
+        recompute_cells(conn, mid, sid, time, dims)
 
 
 def _audit(conn: sqlite3.Connection, tenant: str, c: Correction) -> Correction:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from meterd.core.models import Dimensions, Scalar
 from meterd.storage.sqlite_conn import Tx
-from meterd.storage.sqlite_rows import encode_json, json_path
+from meterd.storage.sqlite_rows import json_path
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -54,31 +54,36 @@ class DimRegistry:
         self.high: set[tuple[int, str]] = set()
         self.known: set[ValueKey] = set()
 
-    def note(self, new: dict[ValueKey, Scalar], mid: int, dims: Dimensions) -> None:
-        """Collect the values of ``dims`` that may be new to the registry (hot path: one set lookup each)."""
+    def note(self, new: dict[ValueKey, str], mid: int, dims: Dimensions, text: str) -> None:
+        """Collect the values of ``dims`` (stored as ``text``) that may be new to the registry (hot path)."""
         high, known = self.high, self.known
         for key, value in dims.items():
             if (mid, key) in high:
                 continue
             vk = (mid, key, value) if type(value) is str else value_key(mid, key, value)
             if vk not in known:
-                new[vk] = value
+                new[vk] = text
 
-    def flush(self, tx: Tx, new: dict[ValueKey, Scalar]) -> None:
-        """Record new values; a key that passes ``MAX_ROLLED_VALUES`` becomes ``high`` and loses its rollups."""
-        by_key: dict[tuple[int, str], list[tuple[ValueKey, Scalar]]] = defaultdict(list)
-        for vk, value in new.items():
-            by_key[(int(vk[0]), str(vk[1]))].append((vk, value))
+    def flush(self, tx: Tx, new: dict[ValueKey, str]) -> None:
+        """Record new values; a key that passes ``MAX_ROLLED_VALUES`` becomes ``high`` and loses its rollups.
+
+        A value is recorded as the JSON text SQLite extracts from the stored dimensions, the very text the
+        rollups group by, whatever JSON encoder wrote the event.
+        """
+        by_key: dict[tuple[int, str], list[tuple[ValueKey, str]]] = defaultdict(list)
+        for vk, text in new.items():
+            by_key[(int(vk[0]), str(vk[1]))].append((vk, text))
         conn = tx.conn
         for (mid, key), values in by_key.items():
             row = conn.execute("SELECT state FROM dim_keys WHERE mid = ? AND dk = ?", (mid, key)).fetchone()
-            state = row[0] if row else ("pending" if json_path(key) is not None else "high")
+            path = json_path(key)
+            state = row[0] if row else ("pending" if path is not None else "high")
             if row is None:
                 conn.execute("INSERT INTO dim_keys (mid, dk, state) VALUES (?, ?, ?)", (mid, key, state))
             if state != "high":
                 conn.executemany(
-                    "INSERT OR IGNORE INTO dim_values (mid, dk, dv) VALUES (?, ?, ?)",
-                    [(mid, key, encode_json(value)) for _, value in values],
+                    "INSERT OR IGNORE INTO dim_values (mid, dk, dv) VALUES (?, ?, coalesce(? -> ?, 'null'))",
+                    [(mid, key, text, path) for _, text in values],
                 )
                 count = conn.execute("SELECT count(*) FROM dim_values WHERE mid = ? AND dk = ?", (mid, key)).fetchone()
                 if count[0] > MAX_ROLLED_VALUES:
@@ -205,8 +210,8 @@ def _roll_key(conn: sqlite3.Connection, key: str, mids: list[int], low: int, hig
     )
 
 
-def recompute_cells(conn: sqlite3.Connection, mid: int, sid: int, time: int, dims: Dimensions) -> None:
-    """After a rolled event changed (voided), rebuild every rollup cell it belonged to from the raw events."""
+def recompute_cells(conn: sqlite3.Connection, mid: int, sid: int, time: int, dims: str | None) -> None:
+    """After a rolled event (stored ``dims`` text) was voided, rebuild every rollup cell it was in from raw."""
     top = watermark(conn)
     keys = [r[0] for r in conn.execute("SELECT dk FROM dim_keys WHERE mid = ? AND state = 'rolled'", (mid,))]
     for table, dim_table, width in TABLES:
@@ -218,7 +223,7 @@ def recompute_cells(conn: sqlite3.Connection, mid: int, sid: int, time: int, dim
         ).fetchone()
         _write_cell(conn, table, "mid = ? AND b = ? AND sid = ?", (mid, b, sid), agg)
         for key in keys:
-            dv = encode_json(dims.get(key))
+            dv = conn.execute("SELECT coalesce(? -> ?, 'null')", (dims, json_path(key))).fetchone()[0]
             agg = conn.execute(
                 "SELECT sum(value), count(*), min(value), max(value) FROM events INDEXED BY events_q "
                 f"WHERE {where} AND coalesce(dims -> ?, 'null') = ?",

@@ -80,7 +80,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_h ON events (h);
 -- The raw query path: live events of a meter in time order, covering what queries read.
-CREATE INDEX events_q ON events (mid, time, sid, value, dims) WHERE live = 1;
+CREATE INDEX events_q ON events (mid, time, sid, value, dims, live) WHERE live = 1;
 
 CREATE TABLE corrections (
     id INTEGER PRIMARY KEY,
