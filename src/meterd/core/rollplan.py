@@ -8,12 +8,13 @@ fall in (so a database can group by window), and folds partial aggregates into t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 
 from meterd.core.errors import FieldError, InvalidInput
 from meterd.core.models import Aggregation, Scalar
-from meterd.core.query import MAX_RANGE_WINDOWS, Accumulator, QuerySpec
+from meterd.core.query import MAX_RANGE_WINDOWS, Accumulator, QuerySpec, Row, Take, _sort_key, empty_value
 from meterd.core.windows import Window, windows_between, zone
 
 HOUR_MS = 3_600_000
@@ -176,3 +177,44 @@ class Fold:
 
     def set_total(self, group: Group, value: float | None) -> None:
         self.totals[(self.meter, group)] = FixedResult(self.aggregation, value)
+
+
+def rank(value: float | None, take: Take) -> float:
+    """The sort key of a group's total under ``take`` (as ``evaluate`` ranks): largest first when descending."""
+    if value is None:
+        return float("inf")
+    return -value if take.descending else value
+
+
+def assemble_values(
+    meter: str,
+    spec: QuerySpec,
+    windows: list[tuple[int, int]],
+    aggregation: Aggregation,
+    cells: Mapping[Group, Mapping[int, float | None]],
+    totals: Mapping[Group, float | None] | None,
+) -> list[Row]:
+    """Rows of one meter from finished cell values, exactly as ``assemble`` orders, cuts and fills them.
+
+    ``cells`` maps each group to its values by window start; ``totals`` (each group's value over the whole
+    range) is needed only when ``spec.take`` ranks groups.
+    """
+    groups = sorted(cells, key=_sort_key)
+    if spec.take is not None:
+        if totals is None:
+            raise ValueError("ranking groups needs their totals")
+        take = spec.take
+        ranks = {g: rank(totals[g], take) for g in groups}
+        groups = sorted(groups, key=ranks.__getitem__)[: take.limit]
+    empty = empty_value(aggregation)
+    dense = spec.dense
+    rows: list[Row] = []
+    for group in groups:
+        labels = dict(zip(spec.group_by, group, strict=True))
+        values = cells[group]
+        for start, end in windows:
+            if start in values:
+                rows.append(Row(meter, start, end, labels, values[start]))
+            elif dense:
+                rows.append(Row(meter, start, end, labels, empty))
+    return rows

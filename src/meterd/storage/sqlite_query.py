@@ -15,8 +15,10 @@ are exact in binary (integers, halves, ...) give identical answers.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,8 +38,10 @@ from meterd.core.rollplan import (
     HOUR_MS,
     ROLLABLE,
     Fold,
+    Group,
     Labeling,
     aligned,
+    assemble_values,
     frames,
     labeling,
     split,
@@ -47,7 +51,7 @@ from meterd.storage.sqlite_rollup import watermark
 from meterd.storage.sqlite_rows import Names, dims_value, json_path, meter_row
 
 INT64 = 2**63
-SUM_AGGS = "min(seq), sum(value), count(*), min(value), max(value)"
+SUM_AGGS = "sum(value), count(*), min(value), max(value), min(seq)"
 
 
 class Fallback(Exception):
@@ -156,7 +160,8 @@ class MeterQuery:
         self.mid, self.meter, self.defs, self.windows, self.top = mid, meter, defs, windows, top
         self.aggregation, self.unique = resolve_aggregation(spec, defs.get(meter))
         self.sids: list[int] | None = None
-        self._decoded: dict[str, Scalar] = {}
+        self._decoded: dict[tuple[Any, ...], tuple[Scalar, ...]] = {}
+        self._texts: dict[str, Scalar] = {}
 
     # entry ---------------------------------------------------------------------------------------------
     def rows(self) -> list[Row]:
@@ -168,26 +173,18 @@ class MeterQuery:
         try:
             if lab is None or self.aggregation is Aggregation.DURATION:
                 raise Fallback
-            fold = self._fold(lab)
+            if self.aggregation is Aggregation.UNIQUE_COUNT:
+                return self._unique(lab)
+            if self.aggregation is Aggregation.LATEST:
+                return self._latest(lab)
+            return self._sums(lab)
         except Fallback:
             return self._python()
-        return assemble(fold.cells, fold.totals, self.defs, self.spec)
 
-    def _fold(self, lab: Labeling) -> Fold:
-        fold = Fold(self.meter, self.aggregation, self.unique)
-        if self.aggregation is Aggregation.UNIQUE_COUNT:
-            self._unique(fold, lab)
-        elif self.aggregation is Aggregation.LATEST:
-            self._latest(fold, lab)
-        else:
-            parts: list[tuple[Any, ...]] = []
-            rolled = self._rolled_key()
-            if rolled is None:
-                parts += self._raw_sums(lab, self.spec.start, self.spec.end, tail=False)
-            else:
-                parts += self._pieces(lab, rolled[0], rolled[1])
-            self._fold_sums(fold, parts)
-        return fold
+    def _finish(
+        self, cells: Mapping[Group, Mapping[int, float | None]], totals: Mapping[Group, float | None] | None
+    ) -> list[Row]:
+        return assemble_values(self.meter, self.spec, self.windows, self.aggregation, cells, totals)
 
     # group columns and decoding ------------------------------------------------------------------------
     def _raw_groups(self) -> tuple[list[str], list[Any]]:
@@ -200,23 +197,39 @@ class MeterQuery:
                 path = json_path(key)
                 if path is None:
                     raise Fallback
-                cols.append("(dims -> ?)")
+                cols.append("coalesce(dims -> ?, 'null')")
                 params.append(path)
         return cols, params
+
+    def _group(self, raw: tuple[Any, ...]) -> tuple[Scalar, ...]:
+        """The Python group of a row's raw group columns (customer from sid, values from JSON text)."""
+        found = self._decoded.get(raw)
+        if found is None:
+            found = self._decoded[raw] = tuple(
+                self._decode(key, value) for key, value in zip(self.spec.group_by, raw, strict=True)
+            )
+        return found
 
     def _decode(self, key: str, raw: Any) -> Scalar:
         if key == CUSTOMER:
             return self.names.customer(self.conn, int(raw))
-        if raw is None:
-            return None
         text = str(raw)
-        found = self._decoded.get(text)
-        if found is None and text not in self._decoded:
-            found = self._decoded[text] = json.loads(text)
-        return found
+        if text not in self._texts:
+            self._texts[text] = json.loads(text)
+        return self._texts[text]
 
-    def _group(self, raw: tuple[Any, ...]) -> tuple[Scalar, ...]:
-        return tuple(self._decode(key, value) for key, value in zip(self.spec.group_by, raw, strict=True))
+    def _by_group(self, keyed: dict[tuple[Any, ...], Any], n: int) -> dict[Group, dict[int, Any]] | None:
+        """Cells keyed by (raw group..., window) regrouped by Python group; None when two raw groups are one
+        Python group (values like 1 and 1.0), which only the careful path labels exactly."""
+        out: dict[Group, dict[int, Any]] = {}
+        raw_of: dict[Group, tuple[Any, ...]] = {}
+        for key, cell in keyed.items():
+            raw = key[:n]
+            group = self._group(raw)
+            if raw_of.setdefault(group, raw) != raw:
+                return None
+            out.setdefault(group, {})[int(key[n])] = cell
+        return out
 
     def _raw_where(self, start: int, end: int, tail: bool) -> Where:
         where = Where([], [])
@@ -240,17 +253,48 @@ class MeterQuery:
 
     def _raw_select(self, select: str, params: list[Any], where: Where, tail: bool, group: str) -> list[Any]:
         source = "events NOT INDEXED" if tail else "events INDEXED BY events_q"
-        sql = f"SELECT {select} FROM {source} WHERE {where.text()} GROUP BY {group}"
+        sql = f"SELECT {select} FROM {source} WHERE {where.text()}"
+        if group:
+            sql += f" GROUP BY {group}"
         return self.conn.execute(sql, [*params, *where.params]).fetchall()
 
     # sum, count, min, max, avg ---------------------------------------------------------------------------
+    def _sums(self, lab: Labeling) -> list[Row]:
+        n = len(self.spec.group_by)
+        rolled = self._rolled_key()
+        if rolled is None:
+            parts = self._raw_sums(lab, self.spec.start, self.spec.end, tail=False)
+        else:
+            parts = self._pieces(lab, rolled[0], rolled[1])
+        keyed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for row in parts:
+            key = row[: n + 1]
+            old = keyed.get(key)
+            keyed[key] = row if old is None else _merge(old, row, n)
+        grouped = self._by_group(keyed, n)
+        if grouped is None:
+            return self._careful(parts, n)
+        pick = _RESULT[self.aggregation]
+        cells = {g: {w: pick(r, n) for w, r in per.items()} for g, per in grouped.items()}
+        totals = None
+        if self.spec.take is not None:
+            totals = {g: pick(functools.reduce(lambda a, b: _merge(a, b, n), per.values()), n)
+                      for g, per in grouped.items()}
+        return self._finish(cells, totals)
+
+    def _careful(self, parts: list[tuple[Any, ...]], n: int) -> list[Row]:
+        """Fold parts in the order of their first event so merged groups get ``evaluate``'s labels."""
+        fold = Fold(self.meter, self.aggregation, self.unique)
+        for row in sorted(parts, key=lambda r: r[n + 5]):
+            group = self._group(tuple(row[:n]))
+            fold.add(group, int(row[n]), float(row[n + 1]), int(row[n + 2]), float(row[n + 3]), float(row[n + 4]))
+        return assemble(fold.cells, fold.totals, self.defs, self.spec)
+
     def _raw_sums(self, lab: Labeling, start: int, end: int, tail: bool) -> list[tuple[Any, ...]]:
         cols, params = self._raw_groups()
         select = ", ".join([*cols, label_sql(lab, "time"), SUM_AGGS])
         group = ", ".join(str(i) for i in range(1, len(cols) + 2))
-        rows = self._raw_select(select, params, self._raw_where(start, end, tail), tail, group)
-        n = len(cols)
-        return [(r[n + 1], tuple(r[:n]), r[n], *r[n + 2 :]) for r in rows]
+        return self._raw_select(select, params, self._raw_where(start, end, tail), tail, group)
 
     def _rolled_key(self) -> tuple[str | None, list[str] | None] | None:
         """(dimension key or None, allowed JSON values or None) when rollups can answer; else None."""
@@ -280,20 +324,20 @@ class MeterQuery:
     def _pieces(self, lab: Labeling, key: str | None, allowed: list[str] | None) -> list[tuple[Any, ...]]:
         pieces = split(self.spec.start, self.spec.end, aligned(self.spec, self.windows, DAY_MS))
         parts: list[tuple[Any, ...]] = []
-        for start, end in pieces.raw:
-            parts += self._raw_sums(lab, start, end, tail=False)
         if allowed is not None and not allowed:
             return parts
-        for table, ranges in (("roll_hour", pieces.hour), ("roll_day", pieces.day)):
+        for table, width, ranges in (("roll_day", DAY_MS, pieces.day), ("roll_hour", HOUR_MS, pieces.hour)):
             for start, end in ranges:
-                parts += self._rollup(lab, table, key, allowed, start, end)
+                parts += self._rollup(lab, table, width, key, allowed, start, end)
+        for start, end in pieces.raw:
+            parts += self._raw_sums(lab, start, end, tail=False)
         interior = pieces.interior
         if interior is not None:
             parts += self._raw_sums(lab, interior[0], interior[1], tail=True)
         return parts
 
     def _rollup(
-        self, lab: Labeling, table: str, key: str | None, allowed: list[str] | None, start: int, end: int
+        self, lab: Labeling, table: str, width: int, key: str | None, allowed: list[str] | None, start: int, end: int
     ) -> list[tuple[Any, ...]]:
         cols = ["sid" if k == CUSTOMER else "dv" for k in self.spec.group_by]
         where = Where([], [])
@@ -307,26 +351,25 @@ class MeterQuery:
             where.add(f"dv IN ({','.join('?' * len(allowed))})", *allowed)
         if self.sids is not None:
             where.add(f"sid IN ({','.join('?' * len(self.sids))})", *self.sids)
-        select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx)"])
-        group = ", ".join(str(i) for i in range(1, len(cols) + 2))
-        sql = f"SELECT {select} FROM {table} WHERE {where.text()} GROUP BY {group}"
-        n = len(cols)
-        return [(-1, tuple(r[:n]), r[n], *r[n + 1 :]) for r in self.conn.execute(sql, where.params)]
+        if self._unique_per_bucket(lab, width, key, allowed):
+            select = ", ".join([*cols, "b", "s, c, mn, mx, -1"])
+            sql = f"SELECT {select} FROM {table} WHERE {where.text()}"
+        else:
+            select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx), -1"])
+            group = ", ".join(str(i) for i in range(1, len(cols) + 2))
+            sql = f"SELECT {select} FROM {table} WHERE {where.text()} GROUP BY {group}"
+        return self.conn.execute(sql, where.params).fetchall()
 
-    def _fold_sums(self, fold: Fold, parts: list[tuple[Any, ...]]) -> None:
-        parts.sort(key=lambda p: p[0])
-        for _, raw_group, window, total, count, low, high in parts:
-            fold.add(self._group(raw_group), int(window), float(total), int(count), float(low), float(high))
+    def _unique_per_bucket(self, lab: Labeling, width: int, key: str | None, allowed: list[str] | None) -> bool:
+        """Whether rollup rows are already one per output cell (window = bucket, every key column grouped)."""
+        if lab.kind != "uniform" or lab.width != width or lab.origin % width:
+            return False
+        one_sid = CUSTOMER in self.spec.group_by or (self.sids is not None and len(self.sids) == 1)
+        one_dv = key is None or key in self.spec.group_by or (allowed is not None and len(allowed) == 1)
+        return one_sid and one_dv
 
     # unique_count and latest ---------------------------------------------------------------------------
-    def _check_unambiguous(self, raw_groups: list[tuple[Any, ...]]) -> None:
-        seen: dict[tuple[object, ...], tuple[Any, ...]] = {}
-        for raw in raw_groups:
-            key = tuple(_python_key(v) for v in self._group(raw))
-            if seen.setdefault(key, raw) != raw:
-                raise Fallback
-
-    def _unique(self, fold: Fold, lab: Labeling) -> None:
+    def _unique(self, lab: Labeling) -> list[Row]:
         cols, params = self._raw_groups()
         path = json_path(self.unique) if self.unique is not None else None
         if self.unique is not None and path is None:
@@ -335,21 +378,21 @@ class MeterQuery:
         dparams = [path] if path is not None else []
         where = self._raw_where(self.spec.start, self.spec.end, tail=False)
         n = len(cols)
-        select = ", ".join([*cols, label_sql(lab, "time"), "min(seq)", distinct])
+        select = ", ".join([*cols, label_sql(lab, "time"), distinct])
         group = ", ".join(str(i) for i in range(1, n + 2))
         rows = self._raw_select(select, [*params, *dparams], where, False, group)
-        self._check_unambiguous([tuple(r[:n]) for r in rows])
-        for r in sorted(rows, key=lambda r: r[n + 1]):
-            fold.set_cell(self._group(tuple(r[:n])), int(r[n]), float(r[n + 2]))
+        grouped = self._by_group({tuple(r[: n + 1]): float(r[n + 1]) for r in rows}, n)
+        if grouped is None:
+            raise Fallback
+        totals: dict[Group, float | None] | None = None
         if self.spec.take is not None:
-            select = ", ".join([*cols, distinct]) if cols else distinct
-            sql = f"SELECT {select} FROM events INDEXED BY events_q WHERE {where.text()}"
-            if cols:
-                sql += f" GROUP BY {', '.join(str(i) for i in range(1, n + 1))}"
-            for r in self.conn.execute(sql, [*params, *dparams, *where.params]):
-                fold.set_total(self._group(tuple(r[:n])), float(r[n]))
+            select = ", ".join([*cols, distinct])
+            totals = {self._group(tuple(r[:n])): float(r[n])
+                      for r in self._raw_select(select, [*params, *dparams], where, False, ", ".join(
+                          str(i) for i in range(1, n + 1)))}
+        return self._finish(grouped, totals)
 
-    def _latest(self, fold: Fold, lab: Labeling) -> None:
+    def _latest(self, lab: Labeling) -> list[Row]:
         cols, params = self._raw_groups()
         n = len(cols)
         named = [f"{c} AS g{i}" for i, c in enumerate(cols)]
@@ -358,14 +401,17 @@ class MeterQuery:
         inner = ", ".join([*named, f"{label_sql(lab, 'time')} AS w", "value", "time", "id", "seq"])
         partition = ", ".join([*keys, "w"])
         sql = (
-            f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id', 'seq'])} FROM ("
+            f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id'])} FROM ("
             f"SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY time DESC, id DESC, seq) AS rn "
             f"FROM (SELECT {inner} FROM events INDEXED BY events_q WHERE {where.text()})) WHERE rn = 1"
         )
         rows = self.conn.execute(sql, [*params, *where.params]).fetchall()
-        self._check_unambiguous([tuple(r[:n]) for r in rows])
-        for r in sorted(rows, key=lambda r: r[n + 4]):
-            fold.add_latest(self._group(tuple(r[:n])), int(r[n]), int(r[n + 2]), str(r[n + 3]), float(r[n + 1]))
+        grouped = self._by_group({tuple(r[: n + 1]): r[n + 1 :] for r in rows}, n)
+        if grouped is None:
+            raise Fallback
+        cells = {g: {w: float(c[0]) for w, c in per.items()} for g, per in grouped.items()}
+        totals = {g: float(max(per.values(), key=lambda c: (c[1], c[2]))[0]) for g, per in grouped.items()}
+        return self._finish(cells, totals)
 
     # python ----------------------------------------------------------------------------------------------
     def _python(self) -> list[Row]:
@@ -386,6 +432,21 @@ class MeterQuery:
             for sid, event_id, time, value, dims, end_time, surface in self.conn.execute(sql, where.params)
         ]
         return evaluate(events, self.defs, replace(spec, meters=(self.meter,), exclude_meters=()), self.now)
+
+
+def _merge(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> tuple[Any, ...]:
+    """Two partial (group..., window, sum, count, min, max, first seq) rows of one cell as one."""
+    return (*a[: n + 1], a[n + 1] + b[n + 1], a[n + 2] + b[n + 2], min(a[n + 3], b[n + 3]), max(a[n + 4], b[n + 4]),
+            min(a[n + 5], b[n + 5]))
+
+
+_RESULT: dict[Aggregation, Callable[[tuple[Any, ...], int], float | None]] = {
+    Aggregation.SUM: lambda r, n: float(r[n + 1]),
+    Aggregation.COUNT: lambda r, n: float(r[n + 2]),
+    Aggregation.MIN: lambda r, n: float(r[n + 3]),
+    Aggregation.MAX: lambda r, n: float(r[n + 4]),
+    Aggregation.AVG: lambda r, n: float(r[n + 1]) / r[n + 2],
+}
 
 
 def _python_key(value: Scalar) -> object:
