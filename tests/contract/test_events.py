@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meterd.core.errors import Conflict, FieldError, NotFound
-from meterd.core.events import canonical_content
+from meterd.core.events import record_json
 from meterd.core.models import Correction, EventStatus, Outcome, UsageEvent
 from meterd.core.query import QuerySpec
 from meterd.storage.base import EventFilter, NewRejection, Store
@@ -54,7 +54,7 @@ async def test_conflict_is_any_content_difference_and_kept_as_rejection(store: S
     first = page.items[0]
     assert first.event_id == "x" and first.meter == "calls" and first.surface == "native"
     assert first.message == "event 'x' exists with other content"
-    assert first.raw == canonical_content(variants[0])
+    assert first.raw == record_json(variants[0])
     assert first.created_at == T0
 
 
@@ -232,3 +232,31 @@ async def test_ingest_stats_counts_outcomes_and_groups_rejections(store: Store) 
     narrow = await store.ingest_stats("t", T0 + minute, T0 + 2 * minute)
     assert narrow.counts == {("other", "aws", "accepted"): 1, ("other", "aws", "rejected"): 1}
     assert [(s, m, n) for s, m, n, _ in narrow.rejection_groups] == [("aws", "bad time", 1)]
+
+
+async def test_close_interval(store: Store) -> None:
+    open_ = UsageEvent("i1", "conn", "acme", T0, 1.0, {}, None)
+    closed = UsageEvent("i2", "conn", "acme", T0, 1.0, {}, T0 + 500)
+    await store.ingest("t", [open_, closed], now=T0)
+    with pytest.raises(NotFound):
+        await store.close_interval("t", "native", "nope", T0 + 1, T0)
+    with pytest.raises(NotFound):
+        await store.close_interval("other", "native", "i1", T0 + 1, T0)
+    assert await store.close_interval("t", "native", "i1", T0 + 1000, T0) is A
+    assert (await store.get_event("t", "native", "i1")).event.end_time == T0 + 1000  # type: ignore[union-attr]
+    assert await store.close_interval("t", "native", "i1", T0 + 1000, T0) is D
+    assert await store.close_interval("t", "native", "i1", T0 + 2000, T0) is C
+    assert await store.close_interval("t", "native", "i2", T0 + 500, T0) is D
+    assert await store.close_interval("t", "native", "i2", T0 + 600, T0) is C
+    assert await store.ingest("t", [UsageEvent("i1", "conn", "acme", T0, 1.0, {}, T0 + 1000)], now=T0) == [D]
+    assert await store.ingest("t", [UsageEvent("i1", "conn", "acme", T0, 1.0, {}, None)], now=T0) == [C]
+    await store.ingest("t", [UsageEvent("i3", "conn", "acme", T0, 1.0, {}, None)], now=T0)
+    assert await store.close_interval("t", "native", "i3", T0 - 1, T0) is C
+    await store.void_event("t", "native", "i3", "x", None, T0)
+    assert await store.close_interval("t", "native", "i3", T0 + 5, T0) is C
+    rejected = (await store.list_rejections("t")).items
+    assert [r.code for r in rejected] == ["conflict"] * 5
+    stats = await store.ingest_stats("t", T0, T0 + 60_000)
+    assert stats.counts[("conn", "native", "accepted")] == 4
+    assert stats.counts[("conn", "native", "duplicate")] == 3
+    assert stats.counts[("conn", "native", "conflict")] == 5

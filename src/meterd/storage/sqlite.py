@@ -267,6 +267,12 @@ class SQLiteStore(Store):
         prep = sqlite_ingest.prepare(tenant, events)
         return await self._write(lambda tx: sqlite_ingest.ingest(ctx, tx, prep, rejections, now), max(1, len(events)))
 
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        ctx = self.ctx
+        return await self._write(
+            lambda tx: sqlite_ingest.close_interval(ctx, tx, tenant, surface, event_id, end_time, now)
+        )
+
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None:
         def read(conn: sqlite3.Connection) -> StoredEvent | None:
             row = sqlite_ingest.find_event(self.ctx, conn, tenant, surface, event_id, cache=True)

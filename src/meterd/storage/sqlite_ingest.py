@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meterd.core.errors import Conflict, NotFound
 from meterd.core.events import canonical_content
-from meterd.core.models import Correction, Outcome, UsageEvent
+from meterd.core.models import Correction, EventStatus, Outcome, UsageEvent
 from meterd.storage.base import NewRejection
 from meterd.storage.common import STATS_BUCKET_MS, replacement_id
 from meterd.storage.memory import conflict_rejection
@@ -26,6 +26,7 @@ from meterd.storage.sqlite_rows import (
     dims_value,
     errors_text,
     identity_hash,
+    stored_event,
 )
 
 PROBE_SIZES = (16, 64, 256, 1024, 4096)
@@ -311,3 +312,25 @@ def amend(
     _add_row(ctx, tx, batch, tenant, event, identity_hash(tenant, surface, new_id), now, event_id)
     _flush(ctx, tx, batch, tenant, now)
     return _audit(conn, tenant, Correction(0, event_id, surface, "amend", reason, key_id, now, new_id))
+
+
+def close_interval(
+    ctx: Context, tx: Tx, tenant: str, surface: str, event_id: str, end_time: int, now: int
+) -> Outcome:
+    """Give a live open interval its end; the same end again is a duplicate, anything else a conflict."""
+    conn = tx.conn
+    row = find_event(ctx, conn, tenant, surface, event_id)
+    if row is None:
+        raise NotFound(f"no event {event_id!r}")
+    stored = stored_event(ctx.names, conn, row, cache=False)
+    event = stored.event
+    if event.end_time == end_time:
+        outcome = Outcome.DUPLICATE
+    elif event.end_time is not None or end_time < event.time or stored.status is not EventStatus.LIVE:
+        insert_rejections(conn, tenant, [conflict_rejection(replace(event, end_time=end_time))], now)
+        outcome = Outcome.CONFLICT
+    else:
+        conn.execute("UPDATE events SET end_time = ? WHERE seq = ?", (end_time, stored.seq))
+        outcome = Outcome.ACCEPTED
+    _bump(conn, tenant, {(event.meter, surface, outcome.value): 1}, now)
+    return outcome
