@@ -2,7 +2,7 @@
 
     python bench/ingest.py                       # raw limit + in-process store.ingest, 1M events
     python bench/ingest.py --events 200000 --callers 8
-    python bench/ingest.py --http                # also through the real server (meterd serve) over HTTP
+    python bench/ingest.py --http --clients 8    # also through the real server (meterd serve) over HTTP
 
 raw limit: a bare ``executemany`` INSERT OR IGNORE of the same rows into a table with a UNIQUE index on the
 uuid4 id, one transaction per batch, WAL + synchronous=NORMAL + 256 MiB cache (reference/limits.md §1a).
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import resource
-import shutil
 import sqlite3
 import statistics
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -108,8 +105,10 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=HERE / "data")
     parser.add_argument("--skip-raw", action="store_true")
+    parser.add_argument("--skip-store", action="store_true", help="skip the in-process store.ingest run")
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP server")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (HTTP mode)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (HTTP mode)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"generating {args.events:,} events ...", flush=True)
@@ -121,22 +120,21 @@ def main() -> None:
             raw.append(raw_limit(events, args.batch, args.dir / "raw_limit.db"))
             print(f"[{rep}] raw limit (executemany INSERT OR IGNORE, UNIQUE(id), {args.batch}-row txns): "
                   f"{raw[-1]:,.0f} rows/s", flush=True)
+        if args.skip_store:
+            continue
         rate, roll, accepted = asyncio.run(store_rate(events, args.batch, args.callers, args.dir / "store.db"))
         store.append(rate)
         print(f"[{rep}] store.ingest, {args.callers} concurrent callers, {args.batch}-event batches: "
               f"{rate:,.0f} events/s ({accepted:,} accepted; final rollup pass {roll:.2f} s)", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"bench process peak RSS: {peak:.0f} MB (includes the generated events)")
-    if raw:
+    if raw and store:
         print(f"median: store {statistics.median(store):,.0f} events/s, raw limit {statistics.median(raw):,.0f} "
               f"rows/s, ratio {statistics.median(store) / statistics.median(raw):.2f}")
     if args.http:
-        from bench import ingest_http
+        import ingest_http  # bench/ is on sys.path when this file runs as a script
 
         ingest_http.run(events, args, statistics.median(raw) if raw else None)
-    shutil.rmtree(args.dir / "tmp", ignore_errors=True)
-    os.environ.pop("METERD_BENCH", None)
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
