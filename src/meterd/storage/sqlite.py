@@ -78,6 +78,8 @@ class SQLiteStore(Store):
     """A Store on one SQLite file; ``synchronous`` is NORMAL (survives process crashes) or FULL (power loss)."""
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL", tuning: Tuning | None = None) -> None:
+        if path in ("", ":memory:") or path.startswith("file::memory:"):
+            raise ValueError("SQLiteStore needs a file: its reader and writer connections share it (WAL)")
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")

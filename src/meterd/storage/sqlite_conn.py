@@ -93,7 +93,7 @@ def prepare(path: str, tuning: Tuning) -> sqlite3.Connection:
     """Open the writer connection: WAL mode, checkpoint size, pending migrations applied."""
     conn = connect(path, cache_kib=tuning.writer_cache_kib, synchronous=tuning.synchronous)
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal" and path != ":memory:":
+    if str(mode).lower() != "wal":
         raise StorageError(f"could not put {path!r} in WAL mode (got {mode!r})")
     conn.execute(f"PRAGMA wal_autocheckpoint = {int(tuning.wal_autocheckpoint)}")
     conn.execute("PRAGMA journal_size_limit = 67108864")
@@ -119,6 +119,12 @@ class Job(Generic[T]):
     result: Any = None
     error: BaseException | None = None
     done_work: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _hand_back(job: Job[Any]) -> None:
+    """From the writer thread: schedule :func:`_settle` on the caller's loop (gone loops are skipped)."""
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for this answer any more
+        job.loop.call_soon_threadsafe(_settle, job)
 
 
 def _settle(job: Job[Any]) -> None:
@@ -222,7 +228,7 @@ class Writer:
         for job in jobs:
             for work in job.done_work:
                 work()
-            job.loop.call_soon_threadsafe(_settle, job)
+            _hand_back(job)
 
     def _run_job(self, tx: Tx, job: Job[Any]) -> bool:
         """Run one job in its savepoint; False when the whole transaction is lost."""
@@ -261,7 +267,7 @@ class Writer:
     def _fail(jobs: list[Job[Any]], error: StorageError) -> None:
         for job in jobs:
             job.error = error
-            job.loop.call_soon_threadsafe(_settle, job)
+            _hand_back(job)
 
 
 class Readers:
