@@ -46,13 +46,6 @@ def test_build_series() -> None:
     assert [(s.group, s.total, len(s.points)) for s in ungrouped["n"]] == [({}, None, 2)]
 
 
-def test_sparse_minute_windows_over_all_time() -> None:
-    events = [UsageEvent("1", "m", "a", 5 * DAY + 61_000, 2.0), UsageEvent("2", "m", "a", 900 * DAY, 3.0)]
-    spec = QuerySpec(("m",), 0, MAX_MS + 1, Window.MINUTE)
-    got = [(r.start, r.end, r.value) for r in evaluate(events, {"m": Meter("m")}, spec, 0)]
-    assert got == [(5 * DAY + 60_000, 5 * DAY + 120_000, 2.0), (900 * DAY, 900 * DAY + 60_000, 3.0)]
-
-
 def test_windows_at_the_end_of_time_in_every_offset() -> None:
     """The last instant meterd accepts, windowed in the zones furthest east and west: no calendar overflow."""
     events = [UsageEvent("1", "m", "a", MAX_MS, 1.0)]

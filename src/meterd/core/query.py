@@ -250,27 +250,17 @@ def assemble(
 ) -> list[Row]:
     """Turn folded cells into ordered rows, filling empty windows when the spec asks for a dense series."""
     tz = zone(spec.time_zone)
-    frames: list[tuple[int, int]] | None = None
     if spec.window is Window.NONE:
         frames = [(spec.start, spec.end)]
-    elif spec.dense:
+    else:
         frames = list(windows_between(spec.start, spec.end, spec.window, tz))
         if len(frames) > MAX_RANGE_WINDOWS:
             raise InvalidInput("too many windows", [FieldError("window", "the range has too many windows")])
-    used: dict[tuple[str, tuple[Scalar, ...]], list[int]] = {}
-    if frames is None:  # sparse: only the windows that hold events, however long the range
-        for meter, group, w_start in cells:
-            used.setdefault((meter, group), []).append(w_start)
     rows: list[Row] = []
     for meter, group in ranked_groups(totals, spec):
         labels = dict(zip(spec.group_by, group, strict=True))
         aggregation, _ = resolve_aggregation(spec, meters.get(meter))
-        if frames is None:
-            starts = sorted(used.get((meter, group), ()))
-            group_frames = [(w, window_end(w, spec.window, tz)) for w in starts]
-        else:
-            group_frames = frames
-        for w_start, w_end in group_frames:
+        for w_start, w_end in frames:
             acc = cells.get((meter, group, w_start))
             if acc is None and not spec.dense:
                 continue

@@ -258,3 +258,25 @@ async def test_every_aggregation(client: httpx.AsyncClient, aggregation: str) ->
     await ingest(client, EVENTS)
     q = {"from": "2024-03-01T00:00:00Z", "to": "2024-05-01T00:00:00Z", "windowSize": "DAY", "groupBy": ["subject"]}
     assert await query(client, "tokens", as_params(q)) == rows(EVENTS, meter, q)
+
+
+async def test_unbounded_queries_over_years_of_usage(client: httpx.AsyncClient) -> None:
+    await client.post("/api/v1/meters", json=TOKENS)
+    far = [ev(1, "acme", "2024-01-01T10:30:15Z", 2), ev(2, "acme", "2026-01-01T00:00:30Z", 3)]
+    await ingest(client, far)
+    r = await client.get("/api/v1/meters/tokens/query", params={"groupBy": "subject"})
+    # minutes over two years would be too many windows: the span is reported to the hour
+    assert [(x["windowStart"], x["windowEnd"], x["value"]) for x in r.json()["data"]] == [
+        ("2024-01-01T10:00:00Z", "2026-01-01T01:00:00Z", 5.0)
+    ]
+    r = await client.get("/api/v1/meters/tokens/query", params={"windowSize": "DAY"})
+    assert [(x["windowStart"], x["value"]) for x in r.json()["data"]] == [
+        ("2024-01-01T00:00:00Z", 2.0),
+        ("2026-01-01T00:00:00Z", 3.0),
+    ]
+    r = await client.get("/api/v1/meters/tokens/query", params={"windowSize": "DAY", "from": "2025-01-01T00:00:00Z"})
+    assert [(x["windowStart"], x["value"]) for x in r.json()["data"]] == [("2026-01-01T00:00:00Z", 3.0)]
+    r = await client.get("/api/v1/meters/tokens/query", params={"windowSize": "MINUTE"})
+    assert r.status_code == 400 and r.json()["detail"] == "too many windows"
+    r = await client.get("/api/v1/meters/tokens/query", params={"subject": "nobody"})
+    assert r.json()["data"] == []

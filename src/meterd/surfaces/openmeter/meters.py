@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request, Response
@@ -90,16 +91,39 @@ async def _answer(request: Request, id_or_slug: str, query: q.MeterQuery) -> Any
     meterd = service(request)
     meter, definition = await find_meter(meterd, key.tenant, id_or_slug)
     spec = q.spec_of(query, definition)
-    rows = await meterd.query(key.tenant, spec)
-    spans: q.Extents = {}
-    if spec.window is Window.NONE and rows and (query.start is None or query.end is None):
-        spans = q.extents(await meterd.query(key.tenant, q.extent_spec(spec)), spec.group_by)
+    bounded, spans = await _bounded(meterd, key.tenant, query, spec)
+    rows = await meterd.query(key.tenant, bounded) if bounded is not None else []
     items = q.answers(query, spec, rows, spans)
     if "text/csv" not in request.headers.get("accept", ""):
         return q.result_json(query, items)
     customers = await _customers(meterd, key.tenant, spec, items)
     headers = {"content-disposition": f'attachment; filename="{meter.key}.csv"'}
     return Response(q.result_csv(spec, items, customers), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+async def _bounded(
+    meterd: Meterd, tenant: str, query: q.MeterQuery, spec: QuerySpec
+) -> tuple[QuerySpec | None, q.Extents]:
+    """A spec with a finite range and, for an unwindowed unbounded query, where each group's usage lies.
+
+    An open ``from`` or ``to`` is closed at the months that hold usage (found with month windows, which stay
+    few over any range); rows without a window then report each group's first and last minute (or hour or
+    day, when minutes would be too many). None when there is no usage at all.
+    """
+    if query.start is not None and query.end is not None:
+        return spec, {}
+    months = q.extents(await meterd.query(tenant, q.probe_spec(spec)), spec.group_by)
+    whole = q.span(months)
+    if whole is None:
+        return None, {}
+    low, high = whole
+    start = query.start if query.start is not None else low
+    end = query.end if query.end is not None else high
+    if spec.window is not Window.NONE:
+        return replace(spec, start=start, end=end), {}
+    fine = q.extent_spec(spec, low, high)
+    spans = q.extents(await meterd.query(tenant, fine), spec.group_by) if fine is not None else months
+    return spec, spans
 
 
 async def _customers(meterd: Meterd, tenant: str, spec: QuerySpec, items: list[q.Answer]) -> dict[str, Customer]:

@@ -15,7 +15,7 @@ from meterd.core.cloudevents import MeterDefinition
 from meterd.core.errors import FieldError, InvalidInput
 from meterd.core.events import check_time
 from meterd.core.models import Customer, Scalar
-from meterd.core.query import CUSTOMER, DimensionFilter, FilterOp, QuerySpec, Row
+from meterd.core.query import CUSTOMER, MAX_RANGE_WINDOWS, DimensionFilter, FilterOp, QuerySpec, Row
 from meterd.core.timeutil import MAX_MS
 from meterd.core.windows import Window
 from meterd.surfaces.openmeter.wire import rfc3339
@@ -211,21 +211,38 @@ def spec_of(query: MeterQuery, definition: MeterDefinition) -> QuerySpec:
     return spec
 
 
-def extent_spec(spec: QuerySpec) -> QuerySpec:
-    """The query whose minute windows give each group's first and last minute (for unbounded ranges)."""
-    return replace(spec, window=Window.MINUTE, dense=False, take=None)
-
-
 Extents = dict[tuple[Scalar, ...], tuple[int, int]]
+EXTENT_WINDOWS = ((Window.MINUTE, 60_000), (Window.HOUR, 3_600_000), (Window.DAY, 86_400_000))
+
+
+def probe_spec(spec: QuerySpec) -> QuerySpec:
+    """Month windows over the spec's range — few enough even unbounded — to find where its usage lies."""
+    return replace(spec, window=Window.MONTH, dense=False, take=None)
 
 
 def extents(rows: Sequence[Row], group_by: Sequence[str]) -> Extents:
+    """Per group, the start of its first window and the end of its last."""
     out: Extents = {}
     for row in rows:
         key = tuple(row.group.get(k) for k in group_by)
         low, high = out.get(key, (row.start, row.end))
         out[key] = (min(low, row.start), max(high, row.end))
     return out
+
+
+def span(found: Extents) -> tuple[int, int] | None:
+    """The range every group's usage lies in, if there is any usage."""
+    if not found:
+        return None
+    return min(low for low, _ in found.values()), max(high for _, high in found.values())
+
+
+def extent_spec(spec: QuerySpec, low: int, high: int) -> QuerySpec | None:
+    """The finest windows (minute, hour, day) over [low, high) the engine allows, for per-group extents."""
+    for window, width in EXTENT_WINDOWS:
+        if (high - low) // width + 2 <= MAX_RANGE_WINDOWS:
+            return replace(spec, start=low, end=high, window=window, dense=False, take=None)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
