@@ -27,6 +27,7 @@ class Settings:
     max_batch: int = 10_000
     vault_callback_hosts: tuple[str, ...] = ()
     influx_redirect_hosts: tuple[str, ...] = ()
+    influx_tenant: str = "default"
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None
     aws_lateness_hours: int = 6
