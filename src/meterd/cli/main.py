@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
+from meterd.cli.influx import influx
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
 
@@ -17,3 +18,4 @@ def cli() -> None:
 
 for command in (serve, migrate, keys, customers, meters, ingest, query):
     cli.add_command(command)
+cli.add_command(influx)
