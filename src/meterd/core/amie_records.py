@@ -182,7 +182,7 @@ def to_event(record: AmieRecord, raw: str) -> UsageEvent:
 def validate(type_: RecordType, data: object) -> AmieRecord:
     """Check one record of ``type_``; InvalidInput lists every field problem."""
     if not isinstance(data, Mapping):
-        raise InvalidInput("the record is not an object", [FieldError("", "a record must be a JSON object")])
+        raise InvalidInput("a record must be a JSON object", [FieldError("", "a record must be a JSON object")])
     errors: list[FieldError] = []
     values: dict[str, Scalar] = {}
     known = {f.wire for f in type_.fields} | {"Attributes", "UsageType"}
