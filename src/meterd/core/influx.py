@@ -21,6 +21,7 @@ from meterd.core.models import Dimensions, Scalar, UsageEvent
 SURFACE = "influx"
 ANONYMOUS = "anonymous"
 MAX_FIELD = 256
+NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-/@]+")
 PRODUCT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 SERVER_FIELDS = (
     ("cluster_id", "ClusterID"),
@@ -165,7 +166,7 @@ def _translate(
         return
     if named:
         name = check_text(record, "name", "Name", errors)
-        if name and not NAME_RE.match(name):
+        if name and not NAME_CHARS.fullmatch(name):
             errors.append(FieldError("name", "Name may use letters, digits and _ . : - / @ only."))
     tags = _tags(record.get("tags"), errors)
     numbers, labels = _values(record.get("values"), prefix, limits, errors)
