@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -17,7 +18,7 @@ from typing import Any
 
 from meterd.core.errors import FieldError, InvalidInput
 from meterd.core.models import Dimensions, Scalar, UsageEvent
-from meterd.core.timeutil import TimeParseError, format_ms, parse_time
+from meterd.core.timeutil import TimeParseError, parse_time
 
 SURFACE = "amie"
 ADJUSTMENT_TYPES = ("credit", "refund", "storage-credit", "debit", "reservation", "storage-debit")
@@ -65,6 +66,12 @@ class RecordType:
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(f.wire for f in self.fields if f.required)
+
+    def known_fields(self) -> frozenset[str]:
+        return _KNOWN[(self.name, "fields")]
+
+    def known_attributes(self) -> frozenset[str]:
+        return _KNOWN[(self.name, "attributes")]
 
 
 _COMMON = (
@@ -131,6 +138,10 @@ ADJUSTMENT = RecordType(
 )
 
 TYPES: dict[str, RecordType] = {t.name: t for t in (COMPUTE, STORAGE, ADJUSTMENT)}
+_KNOWN: dict[tuple[str, str], frozenset[str]] = {}
+for _t in TYPES.values():
+    _KNOWN[(_t.name, "fields")] = frozenset({f.wire for f in _t.fields} | {"Attributes", "UsageType"})
+    _KNOWN[(_t.name, "attributes")] = frozenset(f.wire for f in _t.attributes)
 METERS: tuple[str, ...] = tuple(t.meter for t in TYPES.values())
 
 
@@ -185,7 +196,7 @@ def validate(type_: RecordType, data: object) -> AmieRecord:
         raise InvalidInput("a record must be a JSON object", [FieldError("", "a record must be a JSON object")])
     errors: list[FieldError] = []
     values: dict[str, Scalar] = {}
-    known = {f.wire for f in type_.fields} | {"Attributes", "UsageType"}
+    known = type_.known_fields()
     errors += [FieldError(str(k), f"is not a field of a {type_.name} record") for k in data if k not in known]
     usage_type = data.get("UsageType")
     if usage_type is not None and (not isinstance(usage_type, str) or usage_type.capitalize() != type_.name):
@@ -210,7 +221,7 @@ def _check_attributes(
     if not isinstance(attributes, Mapping):
         errors.append(FieldError("Attributes", "must be an object"))
         return
-    known = {f.wire for f in type_.attributes}
+    known = type_.known_attributes()
     for name in attributes:
         if name not in known:
             errors.append(FieldError(f"Attributes.{name}", f"is not an attribute of a {type_.name} record"))
@@ -224,7 +235,7 @@ def _build(type_: RecordType, values: dict[str, Scalar]) -> AmieRecord:
         value = values.get(spec.wire)
         if spec.dimension is None or value is None:
             continue
-        dimensions[spec.dimension] = format_ms(value) if spec.kind is Kind.TIME and isinstance(value, int) else value
+        dimensions[spec.dimension] = _iso(value) if spec.kind is Kind.TIME and isinstance(value, int) else value
     end = values.get(type_.end_field) if type_.end_field else None
     time, charge = values[type_.time_field], values["Charge"]
     assert isinstance(time, int) and isinstance(charge, float)
@@ -238,6 +249,11 @@ def _build(type_: RecordType, values: dict[str, Scalar]) -> AmieRecord:
         end if isinstance(end, int) else None,
         dimensions,
     )
+
+
+def _iso(ms: int) -> str:
+    """Epoch ms as RFC 3339 with milliseconds and Z (what ``format_ms`` gives, faster)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def _check_field(spec: Field, value: object, path: str, errors: list[FieldError], out: dict[str, Scalar]) -> None:

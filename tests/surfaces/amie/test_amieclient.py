@@ -198,3 +198,17 @@ async def site_keys(live_server: LiveServer, database_url: str) -> tuple[str, st
     finally:
         if not shared:
             await store.close()
+
+
+def test_largest_send_the_client_allows(amie: Runner, native: httpx.Client) -> None:
+    """Just under amieclient's 768 KiB cap (at or above it, its chunking path crashes before sending)."""
+    records = [compute(f"job-{i:05d}", charge="1.5") for i in range(1900)]
+    (sent,) = amie([{"op": "send", "type": "compute", "records": records}])
+    assert sent == [{"message": "1900 records received: 1900 loaded, 0 already loaded, 0 failed", "failed": []}]
+    body = {
+        "meter": "amie.compute",
+        "from": "2024-01-01T00:00:00Z",
+        "to": "2024-01-02T00:00:00Z",
+        "aggregation": "count",
+    }
+    assert [r["value"] for r in native.post("/v1/query", json=body).json()["rows"]] == [1900.0]
