@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from meterd.core.errors import InvalidInput
 from meterd.core.influx import check_server, stats_batch, usage_batch
-from meterd.core.registration import check_form, check_registration, customer_id, redirect_problem, with_token
+from meterd.core.influx_registration import check_form, check_registration, customer_id, redirect_problem, with_token
 
 keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=6)
 scalars = st.one_of(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
+from meterd.cli.aws import aws_keys
 from meterd.cli.influx import influx
+from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +19,6 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace):
     cli.add_command(command)
 cli.add_command(influx)

@@ -120,7 +120,10 @@ def ingest(file: Path, fmt: str, batch_size: int, url: str, api_key: str) -> Non
         title=f"{file.name}: {sum(totals.values()):,} records",
     )
     for problem in problems[:20]:
-        err(f"record {problem['index']}: {problem['outcome']}: {problem.get('errors') or problem.get('message')}")
+        detail = "; ".join(f"{e['path']}: {e['message']}" for e in problem.get("errors", [])) or problem.get("message")
+        err(f"record {problem['index']}: {problem['outcome']}: {detail}")
+    if len(problems) > 20:
+        err(f"... and {len(problems) - 20} more (see GET /v1/rejections)")
     if totals["rejected"] or totals["conflict"]:
         sys.exit(1)
 

@@ -26,12 +26,18 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch: int = 10_000
     vault_callback_hosts: tuple[str, ...] = ()
+    vault_callback_attempts: int = 5
+    vault_callback_timeout_ms: int = 10_000
+    vault_callback_backoff_ms: int = 500
     influx_redirect_hosts: tuple[str, ...] = ()
     influx_tenant: str = "default"
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None
     aws_lateness_hours: int = 6
+    aws_batch_lateness_hours: int = 24
     log_level: str = "info"
+    ui_cookie_secure: str = "auto"  # dashboard cookie: "auto" (Secure over https) or "always"
+    ui_session_hours: int = 12
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -56,6 +62,10 @@ class Settings:
             raise InvalidInput("workers must be at least 1")
         if self.max_batch < 1 or self.max_body_bytes < 1024:
             raise InvalidInput("limits are too small")
+        if self.ui_cookie_secure not in ("auto", "always"):
+            raise InvalidInput("ui_cookie_secure must be 'auto' or 'always'")
+        if not 1 <= self.ui_session_hours <= 24 * 30:
+            raise InvalidInput("ui_session_hours must be between 1 and 720")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from meterd.core.errors import Forbidden, NotFound, Unauthenticated
+from meterd.core.influx_registration import TOKEN_PREFIX, Registration, token_id
 from meterd.core.models import Customer, Dimensions, Tenant
-from meterd.core.registration import TOKEN_PREFIX, Registration, token_id
 from meterd.core.timeutil import format_ms
 from meterd.service.keys import hash_secret
 from meterd.service.meterd import Meterd

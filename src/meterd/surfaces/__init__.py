@@ -5,6 +5,9 @@ factory calls every installer listed in ``INSTALLERS`` (``"module:function"``), 
 """
 
 INSTALLERS: list[str] = [
+    "meterd.surfaces.vault:install",
+    "meterd.surfaces.ui:install",
+    "meterd.surfaces.aws:install",
     "meterd.surfaces.amie:install",
     "meterd.surfaces.influx:install",
 ]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import meterd.cli.common
 from meterd.cli.main import cli
 from meterd.core.errors import Unauthenticated
-from meterd.core.registration import Registration
+from meterd.core.influx_registration import Registration
 from meterd.service import Meterd
 from meterd.service.influx import InfluxService
 from meterd.service.influx_tokens import InfluxTokens
@@ -53,7 +53,7 @@ def test_list_and_revoke_tokens_and_list_servers(database_url: str, monkeypatch:
     missing = runner.invoke(cli, ["influx", "tokens", "revoke", "nope", "--database", database_url])
     assert missing.exit_code == 1 and "no influx token 'nope'" in missing.output
 
-    async def resolve(store: Store) -> None:
+    async def resolve(store: Store) -> None:  # a fresh store object: a database's connections belong to one loop
         await store.open()
         try:
             with pytest.raises(Unauthenticated, match="revoked"):
@@ -61,4 +61,4 @@ def test_list_and_revoke_tokens_and_list_servers(database_url: str, monkeypatch:
         finally:
             await store.close()
 
-    asyncio.run(resolve(store))
+    asyncio.run(resolve(store if database_url == "memory://" else create_store(database_url)))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from meterd.core.errors import FieldError, InvalidInput, MeterdError
-from meterd.core.registration import Registration, check_form, check_registration, with_token
+from meterd.core.influx_registration import Registration, check_form, check_registration, with_token
 from meterd.server.body import read_limited
 from meterd.service.influx_tokens import InfluxTokens
 
