@@ -1,6 +1,6 @@
 """AMIE and influx ingest over real HTTP, next to the raw limit of the same store measured in the same run.
 
-Run by hand:  .venv/bin/python bench/amie_influx.py [--database PATH|memory://] [--records 20000]
+Run by hand:  .venv/bin/python bench/amie_influx.py [--database PATH|memory://|postgresql://…] [--records 20000]
 Prints records/s for AMIE sends (1900 Compute records a message, amieclient's largest safe size), events/s
 for influx stats (100 stats x 5 values a request), and events/s of ``store.ingest`` of the same events.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import socket
 import statistics
 import tempfile
@@ -46,6 +47,23 @@ def compute(i: int) -> dict[str, Any]:
     }
 
 
+def fresh_database(given: str | None, schemas: list[str]) -> str:
+    """A new empty database per run: a PostgreSQL schema (dropped at the end), a SQLite file, or memory."""
+    if given and given.startswith(("postgresql://", "postgres://")):
+        schema = "bench_amie_" + secrets.token_hex(4)
+        schemas.append(schema)
+        return f"{given}{'&' if '?' in given else '?'}schema={schema}"
+    return given or default_database()
+
+
+def drop_schemas(url: str, schemas: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def default_database() -> str:
     try:
         import meterd.storage.sqlite  # noqa: F401
@@ -59,13 +77,16 @@ def serve(database: str) -> tuple[uvicorn.Server, threading.Thread, str, str]:
     app = create_app(Settings(database_url=database), store=store)
 
     async def boot() -> str:
-        await store.open()
+        # Bootstrap through its own store object (a database store's connections belong to one event loop);
+        # the in-memory store has to be the app's instance.
+        boot_store = store if database == "memory://" else create_store(database)
+        await boot_store.open()
         try:
-            minted = await app.state.meterd.bootstrap()
+            minted = await Meterd(boot_store).bootstrap()
             assert minted is not None
             return minted.secret
         finally:
-            await store.close()  # the server's lifespan opens it again (the in-memory store keeps its data)
+            await boot_store.close()
 
     key = asyncio.run(boot())
     with socket.socket() as s:
@@ -128,16 +149,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     amie, influx, raw = [], [], []
-    for _ in range(args.runs):
-        database = args.database or default_database()
-        server, thread, url, key = serve(database)
-        try:
-            amie.append(bench_amie(url, key, args.records))
-            influx.append(bench_influx(url, args.records))
-        finally:
-            server.should_exit = True
-            thread.join(10)
-        raw.append(bench_raw(args.database or default_database(), args.records))
+    schemas: list[str] = []
+    try:
+        for _ in range(args.runs):
+            server, thread, url, key = serve(fresh_database(args.database, schemas))
+            try:
+                amie.append(bench_amie(url, key, args.records))
+                influx.append(bench_influx(url, args.records))
+            finally:
+                server.should_exit = True
+                thread.join(10)
+            raw.append(bench_raw(fresh_database(args.database, schemas), args.records))
+    finally:
+        if schemas and args.database:
+            drop_schemas(args.database, schemas)
     print(f"store: {args.database or 'sqlite (temp file) if available, else memory://'}  records/run: {args.records}")
     print(f"AMIE POST usage/ (1900 records/message):   {statistics.median(amie):10,.0f} records/s")
     print(f"influx POST stats (500 values/request):    {statistics.median(influx):10,.0f} events/s")
