@@ -1,0 +1,84 @@
+"""The in-memory event queue between callers and the sender, and the batch the sender takes from it.
+
+Callers append records to a ``collections.deque`` without a lock (``append`` and ``len`` are atomic); only
+the sender pops. A flush puts a :class:`Marker` into the same deque, so it completes exactly when
+everything enqueued before it has been dealt with.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from meterd.sdk._record import Record, encode
+
+Item = tuple[int, str]  # (spool row id or 0, wire JSON)
+
+
+class Marker:
+    """A flush request travelling through the queue; ``done`` is called once the sender passes it."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self.done = done
+
+
+@dataclass(slots=True)
+class Batch:
+    """Items to deliver in order, and flush callbacks to run once they are dealt with."""
+
+    items: list[Item] = field(default_factory=list)
+    markers: list[Callable[[], None]] = field(default_factory=list)
+    nbytes: int = 0
+
+
+class MemoryQueue:
+    """A bounded deque of records (the bound is checked by the caller before appending)."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("max_queue_size must be at least 1")
+        self.maxsize = maxsize
+        self.items: deque[Record | Marker] = deque()
+        self.taken = 0
+        self.markers_queued = 0
+
+    def pending(self) -> int:
+        """Records waiting (approximate while callers append)."""
+        return max(0, len(self.items) - self.markers_queued)
+
+    def add_marker(self, done: Callable[[], None]) -> None:
+        self.markers_queued += 1
+        self.items.append(Marker(done))
+
+    def take(self, max_count: int, max_bytes: int) -> Batch:
+        """Pop up to ``max_count`` records / ``max_bytes`` of JSON, stopping after the first flush marker."""
+        batch = Batch()
+        items = self.items
+        while items and len(batch.items) < max_count:
+            head = items[0]
+            if isinstance(head, Marker):
+                items.popleft()
+                self.markers_queued -= 1
+                batch.markers.append(head.done)
+                break
+            body = encode(head)
+            if batch.items and batch.nbytes + len(body) + 1 > max_bytes:
+                break
+            items.popleft()
+            self.taken += 1
+            batch.items.append((0, body))
+            batch.nbytes += len(body) + 1
+        return batch
+
+    def finish(self, items: list[Item]) -> None:
+        """Nothing to release: popped records are gone from memory."""
+
+    def drop_all(self) -> int:
+        """Empty the queue (after a fork the parent owns what is queued); the number of records dropped."""
+        count = self.pending()
+        self.items = deque()
+        self.markers_queued = 0
+        return count
