@@ -11,17 +11,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meterd.core.events import Limits
 from meterd.sdk._http import Connection
+from meterd.sdk._options import Batching, SpoolPolicy
 from meterd.sdk._queue import MemoryQueue
 from meterd.sdk._record import Record, RecordBuilder, TimeInput, encode
 from meterd.sdk._retry import RetryBudget, RetryPolicy
-from meterd.sdk._sender import Batching, OnError
-from meterd.sdk._spool import Spool, SpoolPolicy
+from meterd.sdk._sender import OnError
 from meterd.sdk._stats import Counters, SenderStats
 from meterd.sdk.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from meterd.sdk._spool import Spool
 
 log = logging.getLogger("meterd.sdk")
 WARN_EVERY = 10.0
@@ -71,9 +74,11 @@ class ClientBase:
         self.budget = RetryBudget()
         self._direct_lock = threading.Lock()
         path, max_bytes, policy = self._spool_args
-        self.spool: Spool | None = None
+        old: Spool | None = getattr(self, "spool", None)
+        self.spool = None
         if path is not None and self.send_enabled:
-            old = getattr(self, "spool", None)
+            from meterd.sdk._spool import Spool  # sqlite3 is imported only when a spool is used
+
             try:
                 self.spool = old.reopened() if fork and old is not None else Spool(path, max_bytes, policy)
             except ValueError as exc:

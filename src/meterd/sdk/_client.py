@@ -29,11 +29,11 @@ from meterd.sdk._models import (
     QueryResult,
     Rejection,
 )
+from meterd.sdk._options import Batching, SpoolPolicy
 from meterd.sdk._queue import Batch
 from meterd.sdk._record import Record, encode
 from meterd.sdk._retry import RetryPolicy
-from meterd.sdk._sender import Batching, OnError, ThreadSender, register, settle, unregister
-from meterd.sdk._spool import SpoolPolicy
+from meterd.sdk._sender import OnError, ThreadSender, register, settle, unregister
 from meterd.sdk.errors import EventRejected, TransportError
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ an older SDK. Times become aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -41,6 +41,15 @@ def field_errors(items: object) -> tuple[FieldError, ...]:
         for item in items
         if isinstance(item, Mapping)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionFilter:
+    """Keep events whose dimension ``key`` is (``eq``/``in``) or is not (``ne``/``nin``) one of ``values``."""
+
+    key: str
+    op: str
+    values: Sequence[str | int | float | bool | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from meterd.sdk._models import (
     CorrectionResult,
     CreatedKey,
     Customer,
+    DimensionFilter,
     Event,
     EventDetail,
     IngestResponse,
@@ -120,15 +121,6 @@ def amend_event(event_id: str, reason: str, changes: Mapping[str, Any], surface:
 
 
 # query -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DimensionFilter:
-    """Keep events whose dimension ``key`` is (``eq``/``in``) or is not (``ne``/``nin``) one of ``values``."""
-
-    key: str
-    op: str
-    values: Sequence[str | int | float | bool | None]
-
-
 def query_body(
     meters: Sequence[str] | str, start: TimeArg, end: TimeArg, *, window: str | None = None,
     time_zone: str | None = None, group_by: Sequence[str] = (), customers: Sequence[str] | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from meterd.sdk._record import Record, encode
 
@@ -34,8 +35,26 @@ class Batch:
     nbytes: int = 0
 
 
+class Source(Protocol):
+    """What the sender takes records from: the memory queue or the durable spool."""
+
+    durable: bool
+
+    def pending(self) -> int: ...
+
+    def add_marker(self, done: Callable[[], None]) -> None: ...
+
+    def take(self, max_count: int, max_bytes: int) -> Batch: ...
+
+    def finish(self, items: list[Item]) -> None: ...
+
+    def drop_all(self) -> int: ...
+
+
 class MemoryQueue:
     """A bounded deque of records (the bound is checked by the caller before appending)."""
+
+    durable = False
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:

@@ -15,15 +15,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from meterd.core.errors import MeterdError
 from meterd.sdk._flow import Delivery
-from meterd.sdk._queue import Batch, Item, MemoryQueue
+from meterd.sdk._options import Batching
+from meterd.sdk._queue import Batch, Item, Source
 from meterd.sdk._record import decode
 from meterd.sdk._retry import retryable_status
-from meterd.sdk._spool import Spool
 from meterd.sdk._stats import Counters
 from meterd.sdk.errors import APIError, EventRejected
 
@@ -32,31 +31,8 @@ OnError = Callable[[MeterdError, list[dict[str, object]]], None]
 Deliver = Callable[[list[str], Callable[[float], bool]], Delivery]
 
 
-@dataclass(frozen=True, slots=True)
-class Batching:
-    """How the background sender batches: by count, by bytes of JSON, and by time.
-
-    ``max_queue_size`` bounds the in-memory queue (newest events are dropped when it is full and counted as
-    ``queue_full``); ``shutdown_timeout`` bounds the flush at interpreter exit.
-    """
-
-    max_queue_size: int = 100_000
-    max_batch_size: int = 1000
-    max_batch_bytes: int = 1 << 20
-    flush_interval: float = 1.0
-    shutdown_timeout: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_batch_size <= 10_000:
-            raise ValueError("max_batch_size must be between 1 and 10000 (the server's limit)")
-        if not 1024 <= self.max_batch_bytes <= 10 << 20:
-            raise ValueError("max_batch_bytes must be between 1 KiB and 10 MiB (the server's limit)")
-        if self.flush_interval <= 0 or self.shutdown_timeout < 0 or self.max_queue_size < 1:
-            raise ValueError("flush_interval must be positive, shutdown_timeout >= 0, max_queue_size >= 1")
-
-
 def settle(
-    batch: Batch, delivery: Delivery, counters: Counters, queue: MemoryQueue | Spool, on_error: OnError | None
+    batch: Batch, delivery: Delivery, counters: Counters, queue: Source, on_error: OnError | None
 ) -> None:
     """Count a delivered batch, report rejections and losses, and release what is dealt with."""
     done: list[Item] = []
@@ -75,7 +51,7 @@ def settle(
             done.append(item)
         else:
             lost.append(item)
-    keep = isinstance(queue, Spool) and delivery.aborted
+    keep = queue.durable and delivery.aborted
     if lost and not keep and delivery.error is not None:
         counters.drop("shutdown" if delivery.aborted else loss_reason(delivery.error), len(lost))
         report(on_error, delivery.error, lost)
@@ -106,7 +82,7 @@ def report(on_error: OnError | None, error: MeterdError, items: list[Item]) -> N
 class ThreadSender:
     """The sender thread of one :class:`~meterd.Client`."""
 
-    def __init__(self, queue: MemoryQueue | Spool, deliver: Deliver, batching: Batching, counters: Counters,
+    def __init__(self, queue: Source, deliver: Deliver, batching: Batching, counters: Counters,
                  on_error: OnError | None) -> None:
         self.queue, self.batching, self.counters, self.on_error = queue, batching, counters, on_error
         self._deliver = deliver
@@ -190,7 +166,7 @@ class ThreadSender:
             if thread.is_alive():
                 self._abort.set()
                 thread.join(0.05)
-        if isinstance(self.queue, MemoryQueue):
+        if not self.queue.durable:
             self.counters.drop("shutdown", self.queue.drop_all())
         self.running = False
         return flushed

@@ -16,11 +16,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Literal
 
+from meterd.sdk._options import SpoolPolicy
 from meterd.sdk._queue import Batch, Item
 
-SpoolPolicy = Literal["drop_new", "drop_oldest"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,6 +32,8 @@ CREATE INDEX IF NOT EXISTS spool_owner ON spool (owner, seq);
 
 class Spool:
     """A SQLite-backed queue of wire records owned by one process."""
+
+    durable = True
 
     def __init__(self, path: str, max_bytes: int, policy: SpoolPolicy = "drop_new", *, claim: bool = True) -> None:
         if max_bytes < 1024:
@@ -135,6 +136,10 @@ class Spool:
         self._db.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
         self.count -= len(seqs)
         self.nbytes -= nbytes
+
+    def drop_all(self) -> int:
+        """Nothing is dropped: what is not sent stays in the file for the next run."""
+        return 0
 
     def close(self) -> None:
         with self._lock:
