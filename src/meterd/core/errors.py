@@ -1,14 +1,14 @@
 """The one exception tree of meterd; surfaces map it to their wire formats.
 
-    MeterdError
-    ├── InvalidInput            bad request data (422); carries field errors
-    │   └── PayloadTooLarge     body or batch over a limit (413)
-    ├── UnsupportedMediaType    content type not understood (415)
-    ├── Unauthenticated         no key or a bad key (401)
-    ├── Forbidden               the key lacks the scope (403)
-    ├── NotFound                no such object (404)
-    ├── Conflict                the object exists with other content, or a state clash (409)
-    └── StorageError            the store failed (503); never a client's fault
+MeterdError
+├── InvalidInput            bad request data (422); carries field errors
+│   └── PayloadTooLarge     body or batch over a limit (413)
+├── UnsupportedMediaType    content type not understood (415)
+├── Unauthenticated         no key or a bad key (401)
+├── Forbidden               the key lacks the scope (403)
+├── NotFound                no such object (404)
+├── Conflict                the object exists with other content, or a state clash (409)
+└── StorageError            the store failed (503); never a client's fault
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from meterd.core.errors import FieldError, InvalidInput
 from meterd.core.models import Dimensions, Outcome, UsageEvent
@@ -88,9 +88,7 @@ def check_time(value: object, path: str, errors: list[FieldError]) -> int:
         return 0
 
 
-def parse_event(
-    data: object, *, now: int, surface: str = "native", limits: Limits = DEFAULT_LIMITS
-) -> UsageEvent:
+def parse_event(data: object, *, now: int, surface: str = "native", limits: Limits = DEFAULT_LIMITS) -> UsageEvent:
     """Validate one native record (a JSON object) into a :class:`UsageEvent`.
 
     A missing ``time`` means ``now``; a missing ``value`` means 1; a missing ``id`` is derived from a hash of
@@ -99,35 +97,54 @@ def parse_event(
     if not isinstance(data, Mapping):
         raise InvalidInput("an event must be a JSON object", [FieldError("", "must be an object")])
     errors: list[FieldError] = []
-    unknown = [k for k in data if k not in KNOWN_FIELDS]
-    for key in unknown:
-        errors.append(FieldError(str(key), "is not a known field"))
-    meter = check_name(data.get("meter"), "meter", errors, limits.max_name)
-    customer = check_name(data.get("customer"), "customer", errors, limits.max_name)
-    raw_time = data.get("time")
+    unknown = data.keys() - KNOWN_FIELDS
+    if unknown:
+        errors.extend(FieldError(str(key), "is not a known field") for key in sorted(map(str, unknown)))
+    get = data.get
+    meter = check_name(get("meter"), "meter", errors, limits.max_name)
+    customer = check_name(get("customer"), "customer", errors, limits.max_name)
+    raw_time = get("time")
     time = now if raw_time is None else check_time(raw_time, "time", errors)
-    raw_value = data.get("value", 1)
-    value = check_value(raw_value, "value", errors)
-    dimensions = check_dimensions(data.get("dimensions"), "dimensions", errors, limits)
-    raw_end = data.get("end_time")
+    raw_value = get("value", 1)
+    value = (
+        float(raw_value)
+        if type(raw_value) in (int, float) and math.isfinite(raw_value)
+        else check_value(raw_value, "value", errors)
+    )
+    raw_dims = get("dimensions")
+    dimensions = check_dimensions(raw_dims, "dimensions", errors, limits) if raw_dims else {}
+    raw_end = get("end_time")
     end_time = None if raw_end is None else check_time(raw_end, "end_time", errors)
     if end_time is not None and not errors and end_time < time:
         errors.append(FieldError("end_time", "must not be before time"))
-    raw_id = data.get("id")
+    raw_id = get("id")
     if raw_id is not None:
         check_name(raw_id, "id", errors, limits.max_id)
     if errors:
         raise InvalidInput("the event is invalid", errors)
-    event = UsageEvent("", meter, customer, time, value, dimensions, end_time, surface)
-    event_id = raw_id if isinstance(raw_id, str) else derived_id(event)
-    return UsageEvent(event_id, meter, customer, time, value, dimensions, end_time, surface)
+    event_id = raw_id if isinstance(raw_id, str) else ""
+    event = UsageEvent(event_id, meter, customer, time, value, dimensions, end_time, surface)
+    return event if event_id else replace(event, id=derived_id(event))
 
 
 def canonical_content(event: UsageEvent) -> str:
-    """The content that decides duplicate versus conflict, as stable JSON."""
+    """The content that decides duplicate versus conflict, as stable text (the repr of plain scalars)."""
+    dims = sorted(event.dimensions.items()) if event.dimensions else ()
+    return repr((event.meter, event.customer, event.time, event.value, dims, event.end_time))
+
+
+def record_json(event: UsageEvent) -> str:
+    """An event as a native JSON record (times in epoch ms), for keeping when no raw payload was given."""
     return json.dumps(
-        [event.meter, event.customer, event.time, event.value, event.dimensions, event.end_time],
-        sort_keys=True,
+        {
+            "id": event.id,
+            "meter": event.meter,
+            "customer": event.customer,
+            "time_ms": event.time,
+            "value": event.value,
+            "dimensions": event.dimensions,
+            "end_time_ms": event.end_time,
+        },
         separators=(",", ":"),
     )
 

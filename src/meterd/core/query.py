@@ -186,9 +186,7 @@ def interval_parts(event: UsageEvent, spec: QuerySpec, now: int) -> list[tuple[i
     return parts
 
 
-def evaluate(
-    events: Iterable[UsageEvent], meters: Mapping[str, Meter], spec: QuerySpec, now: int
-) -> list[Row]:
+def evaluate(events: Iterable[UsageEvent], meters: Mapping[str, Meter], spec: QuerySpec, now: int) -> list[Row]:
     """The reference answer: fold every selected live event into its (meter, group, window) cell."""
     spec.check()
     tz = zone(spec.time_zone)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time as _time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from meterd.core.errors import FieldError
 
 MIN_MS = 0  # 1970-01-01
 MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def now_ms() -> int:
@@ -19,8 +21,7 @@ def to_ms(dt: datetime) -> int:
     """An aware datetime as epoch ms (floored to the millisecond)."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime")
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (dt - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:
@@ -56,13 +57,16 @@ def parse_time(value: object, path: str = "time", *, require_zone: bool = True) 
 
 
 def _parse_text(text: str, path: str, require_zone: bool) -> int:
-    candidate = text.strip()
-    if candidate.endswith(("z", "Z")):
-        candidate = candidate[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(candidate)
+        dt = datetime.fromisoformat(text)
     except ValueError:
-        raise TimeParseError(FieldError(path, f"is not an RFC 3339 time: {text[:64]!r}")) from None
+        candidate = text.strip()
+        if candidate.endswith("z"):
+            candidate = candidate[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(candidate)
+        except ValueError:
+            raise TimeParseError(FieldError(path, f"is not an RFC 3339 time: {text[:64]!r}")) from None
     if dt.tzinfo is None:
         if require_zone:
             raise TimeParseError(FieldError(path, "needs a time zone offset or Z"))

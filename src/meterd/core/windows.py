@@ -88,4 +88,3 @@ def windows_between(start: int, end: int, window: Window, tz: ZoneInfo) -> Itera
         nxt = window_end(current, window, tz)
         yield current, nxt
         current = nxt
-

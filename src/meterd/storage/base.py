@@ -158,12 +158,19 @@ class Store(ABC):
         """Store a batch in one transaction; one outcome per event, in order (see the module rules)."""
 
     @abstractmethod
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        """Give an open interval event its end, in one transaction.
+
+        The stored live event with no end gets ``end_time`` (``accepted``); one already ending at ``end_time``
+        is a ``duplicate``; one ending elsewhere, or an end before its start, is a ``conflict`` (kept as a
+        rejection). NotFound when there is no such event: the caller keeps the close until the open arrives.
+        """
+
+    @abstractmethod
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None: ...
 
     @abstractmethod
-    async def list_events(
-        self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
         """Events in ingest order (``seq``), a page at a time."""
 
     @abstractmethod

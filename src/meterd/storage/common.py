@@ -17,9 +17,7 @@ def bump_stats(
     table[key] = table.get(key, 0) + 1
 
 
-def group_rejections(
-    rejections: Sequence[Rejection], samples: int
-) -> list[tuple[str, str, int, list[Rejection]]]:
+def group_rejections(rejections: Sequence[Rejection], samples: int) -> list[tuple[str, str, int, list[Rejection]]]:
     """Group rejections by (surface, message), largest group first, with up to ``samples`` examples each."""
     groups: dict[tuple[str, str], list[Rejection]] = {}
     for r in rejections:

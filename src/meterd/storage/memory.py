@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from meterd.core.errors import Conflict, NotFound
-from meterd.core.events import canonical_content, fingerprint
+from meterd.core.events import fingerprint, record_json
 from meterd.core.models import (
     ApiKey,
     Correction,
@@ -153,12 +153,30 @@ class MemoryStore(Store):
         if (tenant, event.meter) not in self.meters:
             self.meters[(tenant, event.meter)] = Meter(event.meter, created_at=now)
 
+    async def close_interval(self, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
+        async with self._lock:
+            ident = (tenant, surface, event_id)
+            stored = self.events.get(ident)
+            if stored is None:
+                raise NotFound(f"no event {event_id!r}")
+            event = stored.event
+            if event.end_time == end_time:
+                outcome = Outcome.DUPLICATE
+            elif event.end_time is not None or end_time < event.time or stored.status is EventStatus.VOIDED:
+                self._add_rejections(tenant, [conflict_rejection(replace(event, end_time=end_time))], now)
+                outcome = Outcome.CONFLICT
+            else:
+                closed = replace(event, end_time=end_time)
+                self.events[ident] = replace(stored, event=closed)
+                self.fingerprints[ident] = fingerprint(closed)
+                outcome = Outcome.ACCEPTED
+            bump_stats(self.stats, tenant, event.meter, surface, outcome.value, now)
+            return outcome
+
     async def get_event(self, tenant: str, surface: str, event_id: str) -> StoredEvent | None:
         return self.events.get((tenant, surface, event_id))
 
-    async def list_events(
-        self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
         after = int(cursor) if cursor else 0
         chosen = sorted(
             (s for (t, _, _), s in self.events.items() if t == tenant and s.seq > after and _matches(s, where)),
@@ -199,9 +217,7 @@ class MemoryStore(Store):
             raise NotFound(f"no event {event_id!r}")
         if stored.status is EventStatus.VOIDED:
             raise Conflict(f"event {event_id!r} is already voided")
-        self.events[(tenant, surface, event_id)] = replace(
-            stored, status=EventStatus.VOIDED, replaced_by=replaced_by
-        )
+        self.events[(tenant, surface, event_id)] = replace(stored, status=EventStatus.VOIDED, replaced_by=replaced_by)
 
     def _audit(self, tenant: str, correction: Correction) -> Correction:
         correction = replace(correction, id=len(self.corrections) + 1)
@@ -216,9 +232,7 @@ class MemoryStore(Store):
         return [c for t, c in self.corrections if t == tenant and c.surface == surface and c.event_id in related]
 
     async def query(self, tenant: str, spec: QuerySpec, now: int) -> list[Row]:
-        live = [
-            s.event for (t, _, _), s in self.events.items() if t == tenant and s.status is EventStatus.LIVE
-        ]
+        live = [s.event for (t, _, _), s in self.events.items() if t == tenant and s.status is EventStatus.LIVE]
         meters = {m.key: m for (t, _), m in self.meters.items() if t == tenant}
         return evaluate(live, meters, spec, now)
 
@@ -246,7 +260,8 @@ class MemoryStore(Store):
     ) -> Page:
         after = int(cursor) if cursor else 0
         chosen = [
-            r for rid, (t, r) in sorted(self.rejections.items())
+            r
+            for rid, (t, r) in sorted(self.rejections.items())
             if t == tenant and rid > after and (surface is None or r.surface == surface)
         ]
         page = chosen[:limit]
@@ -298,7 +313,7 @@ def conflict_rejection(event: UsageEvent) -> NewRejection:
         event.surface,
         "conflict",
         f"event {event.id!r} exists with other content",
-        event.raw or canonical_content(event),
+        event.raw or record_json(event),
         event.meter,
         event.id,
     )

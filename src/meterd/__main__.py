@@ -1,0 +1,5 @@
+"""``python -m meterd`` runs the CLI."""
+
+from meterd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Routes of the native API (/v1) and operations endpoints."""
