@@ -215,7 +215,7 @@ class AsyncClient(ClientBase):
 
     async def update_customer(self, id: str, *, name: str | None = None, email: str | None = None,
                               traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
-        return await self._run(ops.update_customer(id, ops.customer_body(id, name, email, traits, enabled)))
+        return await self._run(ops.update_customer(id, ops.customer_body(None, name, email, traits, enabled)))
 
     async def delete_customer(self, id: str) -> None:
         await self._run(ops.delete_customer(id))
@@ -233,7 +233,7 @@ class AsyncClient(ClientBase):
 
     async def update_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
                            description: str | None = None, unique_dimension: str | None = None) -> Meter:
-        body = ops.meter_body(key, aggregation, unit, description, unique_dimension)
+        body = ops.meter_body(None, aggregation, unit, description, unique_dimension)
         return await self._run(ops.update_meter(key, body))
 
     async def delete_meter(self, key: str) -> None:

@@ -220,7 +220,7 @@ class Client(ClientBase):
 
     def update_customer(self, id: str, *, name: str | None = None, email: str | None = None,
                         traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
-        return self._run(ops.update_customer(id, ops.customer_body(id, name, email, traits, enabled)))
+        return self._run(ops.update_customer(id, ops.customer_body(None, name, email, traits, enabled)))
 
     def delete_customer(self, id: str) -> None:
         self._run(ops.delete_customer(id))
@@ -237,7 +237,7 @@ class Client(ClientBase):
 
     def update_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
                      description: str | None = None, unique_dimension: str | None = None) -> Meter:
-        body = ops.meter_body(key, aggregation, unit, description, unique_dimension)
+        body = ops.meter_body(None, aggregation, unit, description, unique_dimension)
         return self._run(ops.update_meter(key, body))
 
     def delete_meter(self, key: str) -> None:

@@ -119,8 +119,8 @@ def batch_flow(
         body = ("[" + ",".join(bodies[i] for i in chunk) + "]").encode()
         reply = yield Send(retrier.attempt, body, len(chunk))
         error, retry_after = _outcome(reply, chunk, delivery)
+        pending = [i for i in pending if delivery.results[i] is None]
         if error is None:
-            pending = pending[len(chunk):]
             continue
         if isinstance(error, PayloadTooLargeError):
             if len(chunk) > 1:
