@@ -45,7 +45,7 @@ def test_metered_events_arrive_exactly_with_their_values(fake: FakeServer, make_
 
 def test_batches_respect_count_and_bytes(fake: FakeServer, make_client: Make) -> None:
     client = make_client(batching=meterd.Batching(max_batch_size=100, max_batch_bytes=4096))
-    for i in range(1000):
+    for _i in range(1000):
         client.meter("m", 1, "c", dimensions={"pad": "x" * 50})
     assert client.flush(5)
     sizes = [len(p) for p in event_posts(fake)]

@@ -225,11 +225,11 @@ def test_413_halves_until_it_fits_and_a_lone_oversized_record_fails() -> None:
 
     def server(body: bytes) -> httpx.Response:
         records = ids(body)
-        if len(records) > 2 or "e3" in records and len(records) > 1 or records == ["e3"]:
+        if len(records) > 2 or ("e3" in records and len(records) > 1) or records == ["e3"]:
             return response(413)
         return results_for(body)
 
-    delivery, sent = drive_batch(batch_flow(BODIES, retrier(clock)), server, clock)
+    delivery, _sent = drive_batch(batch_flow(BODIES, retrier(clock)), server, clock)
     assert delivery.results[3] is None and isinstance(delivery.failed[3], PayloadTooLargeError)
     assert [r.id for r in delivery.results if r] == ["e0", "e1", "e2", "e4", "e5"]
     assert delivery.retries == 0 and delivery.error is None

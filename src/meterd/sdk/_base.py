@@ -173,4 +173,7 @@ class ClientBase:
             enqueued = self.queue.taken + pending
             recovered = 0
         enqueued += self.counters.enqueued_direct
-        return self.counters.snapshot(enqueued, pending, recovered)
+        snapshot = self.counters.snapshot(enqueued, pending, recovered)
+        if spool is not None and spool.evicted:
+            snapshot.dropped["spool_evicted"] = spool.evicted
+        return snapshot
