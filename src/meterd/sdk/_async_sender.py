@@ -85,6 +85,7 @@ class AsyncSender:
                 done()
 
     async def _sleep(self, seconds: float) -> bool:
+        self.queue.maintain()
         try:
             await asyncio.wait_for(self._abort.wait(), seconds)
         except TimeoutError:

@@ -50,6 +50,8 @@ class Source(Protocol):
 
     def drop_all(self) -> int: ...
 
+    def maintain(self) -> None: ...
+
 
 class MemoryQueue:
     """A bounded deque of records (the bound is checked by the caller before appending)."""
@@ -94,6 +96,9 @@ class MemoryQueue:
 
     def finish(self, items: list[Item]) -> None:
         """Nothing to release: popped records are gone from memory."""
+
+    def maintain(self) -> None:
+        """Nothing to maintain in memory."""
 
     def drop_all(self) -> int:
         """Empty the queue (after a fork the parent owns what is queued); the number of records dropped."""

@@ -136,6 +136,7 @@ class ThreadSender:
                 done()
 
     def _sleep(self, seconds: float) -> bool:
+        self.queue.maintain()
         return not self._abort.wait(seconds)
 
     def flush(self, timeout: float) -> bool:
