@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -32,14 +34,23 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh database for one test: SQLite when available, else the in-memory store."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test: SQLite (or the in-memory store), and PostgreSQL in its own schema."""
+    if request.param == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("METERD_TEST_POSTGRES is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        schema = "meterd_api_" + secrets.token_hex(6)
+        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        return
     try:
         import meterd.storage.sqlite  # noqa: F401
     except ImportError:
-        return "memory://"
-    return str(tmp_path / "meterd.db")
+        yield "memory://"
+        return
+    yield str(tmp_path / "meterd.db")
 
 
 @pytest.fixture

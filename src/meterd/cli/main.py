@@ -7,6 +7,7 @@ import click
 from meterd.cli.admin import customers, keys, meters, migrate
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,5 +16,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage):
     cli.add_command(command)

@@ -92,6 +92,7 @@ class QueryIn(Strict):
     unique_dimension: str | None = None
     take: TakeIn | None = None
     dense: bool = False
+    attribute_to_owner: bool = False
 
     def spec(self) -> QuerySpec:
         """The core query this request asks for."""

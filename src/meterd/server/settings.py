@@ -26,6 +26,9 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch: int = 10_000
     vault_callback_hosts: tuple[str, ...] = ()
+    vault_callback_attempts: int = 5
+    vault_callback_timeout_ms: int = 10_000
+    vault_callback_backoff_ms: int = 500
     influx_redirect_hosts: tuple[str, ...] = ()
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None

@@ -4,4 +4,6 @@ Each surface exposes ``install(app: FastAPI, settings: Settings) -> None`` that 
 factory calls every installer listed in ``INSTALLERS`` (``"module:function"``), importing it lazily.
 """
 
-INSTALLERS: list[str] = []
+INSTALLERS: list[str] = [
+    "meterd.surfaces.vault:install",
+]

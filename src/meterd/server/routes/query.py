@@ -13,6 +13,7 @@ from meterd.core.timeutil import format_ms
 from meterd.server.auth import ReadKey, ServiceDep
 from meterd.server.schemas import QueryIn
 from meterd.server.wire import row_json
+from meterd.service.attribution import attributed_query
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -20,7 +21,10 @@ router = APIRouter(prefix="/v1", tags=["query"])
 @router.post("/query", summary="Aggregate usage by meter, window, customer and dimensions")
 async def query(body: QueryIn, request: Request, key: ReadKey, meterd: ServiceDep) -> Any:
     spec = body.spec()
-    rows = await meterd.query(key.tenant, spec)
+    if body.attribute_to_owner:
+        rows = await attributed_query(meterd, key.tenant, spec)
+    else:
+        rows = await meterd.query(key.tenant, spec)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(rows_csv(spec, rows), media_type="text/csv; charset=utf-8")
     return {

@@ -1,0 +1,180 @@
+"""The rollup cache: fold pending events into exact per-hour/day aggregates, and unfold voided ones.
+
+Every accepted event is written to ``pending`` in its ingest transaction. A fold moves a batch of pending
+rows into ``rollup`` in one transaction, so at any snapshot each live event counts exactly once: either in
+``pending`` or in ``rollup``. Folds and voids hold one transaction-level advisory lock, so they never race.
+Dimension keys of a meter are rolled up (by UTC day) while they have at most ``max_values`` distinct values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+LVL_HOUR, LVL_DAY = 1, 2
+WIDTH = {LVL_HOUR: HOUR_MS, LVL_DAY: DAY_MS}
+FOLD_LOCK = "meterd.fold:"
+
+Conn = AsyncConnection[Any]
+
+FOLD_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS _fold (seq bigint, tenant text COLLATE \"C\", meter text COLLATE \"C\", "
+    "customer text COLLATE \"C\", time bigint, value double precision, dims json) ON COMMIT DELETE ROWS"
+)
+TAKE_SQL = """
+WITH d AS (DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT %s) RETURNING *)
+INSERT INTO _fold SELECT * FROM d
+"""
+# New values of rolled keys in this batch are recorded; the keys that got any are returned.
+VALUES_SQL = """
+WITH v AS (
+  SELECT DISTINCT f.tenant, f.meter, k.dkey, dval(f.dims -> k.dkey) AS dval
+  FROM _fold AS f JOIN rollup_keys AS k ON k.tenant = f.tenant AND k.meter = f.meter AND k.rolled),
+ins AS (
+  INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
+  SELECT tenant, meter, dkey, dval, dcls(dval) FROM v WHERE dval IS NOT NULL ORDER BY 1, 2, 3, 4
+  ON CONFLICT DO NOTHING RETURNING tenant, meter, dkey)
+SELECT tenant, meter, dkey, count(*) FROM ins GROUP BY 1, 2, 3
+UNION ALL
+SELECT DISTINCT tenant, meter, dkey, 0 FROM v WHERE dval IS NULL
+"""
+# A key stops being rolled up once it has too many values, an unrollable one, or two equal-in-Python ones.
+CHECK_KEY_SQL = """
+UPDATE rollup_keys SET nvalues = nvalues + %(n)s, rolled = rolled AND nvalues + %(n)s <= %(max)s AND NOT %(bad)s
+  AND NOT EXISTS (SELECT 1 FROM rollup_values WHERE tenant = %(t)s AND meter = %(m)s AND dkey = %(k)s
+                  GROUP BY cls HAVING count(*) > 1)
+WHERE tenant = %(t)s AND meter = %(m)s AND dkey = %(k)s RETURNING rolled
+"""
+DROP_KEY_SQL = """
+WITH a AS (DELETE FROM rollup WHERE tenant = %(t)s AND meter = %(m)s AND lvl = 2 AND dkey = %(k)s)
+DELETE FROM rollup_values WHERE tenant = %(t)s AND meter = %(m)s AND dkey = %(k)s
+"""
+UPSERT = """
+ON CONFLICT (tenant, meter, lvl, dkey, customer, bucket, dval) DO UPDATE SET
+  n = rollup.n + excluded.n, total = rollup.total + excluded.total,
+  lo = least(rollup.lo, excluded.lo), hi = greatest(rollup.hi, excluded.hi)
+"""
+FOLD_SQL = """
+INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
+SELECT tenant, meter, lvl, dkey, customer, bucket, dval, count(*), sum(value), min(value), max(value) FROM (
+  SELECT tenant, meter, 1 AS lvl, '' AS dkey, customer, time - time %% 3600000 AS bucket, 'null' AS dval, value
+  FROM _fold
+  UNION ALL
+  SELECT tenant, meter, 2, '', customer, time - time %% 86400000, 'null', value FROM _fold
+  UNION ALL
+  SELECT f.tenant, f.meter, 2, k.dkey, f.customer, f.time - f.time %% 86400000, dval(f.dims -> k.dkey), f.value
+  FROM _fold AS f JOIN rollup_keys AS k ON k.tenant = f.tenant AND k.meter = f.meter AND k.rolled
+) AS x
+GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+""" + UPSERT
+NEW_KEYS_SQL = """
+SELECT DISTINCT f.tenant, f.meter, k FROM _fold AS f, json_object_keys(f.dims) AS k
+WHERE NOT EXISTS (SELECT 1 FROM rollup_keys AS r WHERE r.tenant = f.tenant AND r.meter = f.meter AND r.dkey = k)
+ORDER BY 1, 2, 3
+"""
+# Folded live events of a meter: not voided and not waiting in pending.
+FOLDED = """
+FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND NOT e.voided
+AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
+"""
+KEY_VALUES_SQL = (
+    "SELECT count(DISTINCT v), count(DISTINCT dcls(v)), count(*) FILTER (WHERE v IS NULL) "
+    "FROM (SELECT dval(e.dims -> %(k)s) AS v " + FOLDED + ") AS x"
+)
+BACKFILL_SQL = """
+WITH vals AS (
+  INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
+  SELECT %(t)s, %(m)s, %(k)s, v, dcls(v) FROM (SELECT DISTINCT dval(e.dims -> %(k)s) AS v """ + FOLDED + """) AS x)
+INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
+SELECT %(t)s, %(m)s, 2, %(k)s, e.customer, e.time - e.time %% 86400000, dval(e.dims -> %(k)s),
+       count(*), sum(e.value), min(e.value), max(e.value)
+""" + FOLDED + " GROUP BY 5, 6, 7"
+REGISTER_SQL = (
+    "INSERT INTO rollup_keys (tenant, meter, dkey, rolled, nvalues) VALUES (%(t)s, %(m)s, %(k)s, %(r)s, %(n)s)"
+)
+
+
+async def lock_fold(conn: Conn, schema: str, *, wait: bool) -> bool:
+    """Take the fold lock for the current transaction (``wait=False``: only if free)."""
+    fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    cur = await conn.execute(f"SELECT {fn}(hashtextextended(%s, 0))::text", (FOLD_LOCK + schema,))
+    row = await cur.fetchone()
+    return wait or (row is not None and row[0] == "true")
+
+
+async def fold_batch(conn: Conn, schema: str, limit: int, max_values: int) -> int:
+    """Fold up to ``limit`` pending events (inside the caller's transaction); how many were folded.
+
+    Returns 0 without waiting when another process is folding.
+    """
+    if not await lock_fold(conn, schema, wait=False):
+        return 0
+    cur = await conn.execute(TAKE_SQL, (limit,))
+    taken = cur.rowcount
+    if taken <= 0:
+        return 0
+    cur = await conn.execute(VALUES_SQL)
+    for tenant, meter, dkey, grown in await cur.fetchall():
+        params = {"t": tenant, "m": meter, "k": dkey, "n": grown, "bad": grown == 0, "max": max_values}
+        cur = await conn.execute(CHECK_KEY_SQL, params)
+        row = await cur.fetchone()
+        if row is not None and not row[0]:
+            await conn.execute(DROP_KEY_SQL, params)
+    await conn.execute(FOLD_SQL, {})
+    cur = await conn.execute(NEW_KEYS_SQL)
+    for tenant, meter, dkey in await cur.fetchall():
+        await register_key(conn, tenant, meter, dkey, max_values)
+    return taken
+
+
+async def register_key(conn: Conn, tenant: str, meter: str, dkey: str, max_values: int) -> None:
+    """Start rolling up a meter's new dimension key, backfilled from its folded events (this batch included)."""
+    params: dict[str, Any] = {"t": tenant, "m": meter, "k": dkey}
+    cur = await conn.execute(KEY_VALUES_SQL, params)
+    row = await cur.fetchone()
+    distinct, classes, bad = row if row else (0, 0, 0)
+    rolled = bad == 0 and distinct == classes and distinct <= max_values
+    if rolled:
+        await conn.execute(BACKFILL_SQL, params)
+    await conn.execute(REGISTER_SQL, {**params, "r": rolled, "n": distinct})
+
+
+async def unfold_event(conn: Conn, seq: int, tenant: str, meter: str, customer: str, time: int) -> None:
+    """Take a just-voided event out of the cache (the caller holds the fold lock and voided the row)."""
+    cur = await conn.execute("DELETE FROM pending WHERE seq = %s", (seq,))
+    if cur.rowcount > 0:
+        return
+    params: dict[str, Any] = {"t": tenant, "m": meter, "c": customer, "seq": seq}
+    for lvl, width in WIDTH.items():
+        bucket = time - time % width
+        await conn.execute(RECOMPUTE_SQL, {**params, "lvl": lvl, "b": bucket, "e": bucket + width})
+    await conn.execute(RECOMPUTE_DIMS_SQL, {**params, "b": time - time % DAY_MS, "e": time - time % DAY_MS + DAY_MS})
+
+
+# Recompute the cells the voided event was in from the folded live events (exact, floats included).
+RECOMPUTE_SQL = """
+UPDATE rollup AS r SET n = a.n, total = a.total, lo = a.lo, hi = a.hi FROM (
+  SELECT count(*) AS n, coalesce(sum(e.value), 0) AS total, min(e.value) AS lo, max(e.value) AS hi
+  FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND e.customer = %(c)s AND e.time >= %(b)s
+  AND e.time < %(e)s AND NOT e.voided AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
+) AS a
+WHERE r.tenant = %(t)s AND r.meter = %(m)s AND r.lvl = %(lvl)s AND r.dkey = '' AND r.customer = %(c)s
+AND r.bucket = %(b)s AND r.dval = 'null'
+"""
+RECOMPUTE_DIMS_SQL = """
+UPDATE rollup AS r SET n = coalesce(a.n, 0), total = coalesce(a.total, 0), lo = a.lo, hi = a.hi
+FROM (SELECT dkey, dval(v.dims -> dkey) AS dval FROM rollup_keys,
+      (SELECT dims FROM events WHERE seq = %(seq)s AND tenant = %(t)s) AS v
+      WHERE tenant = %(t)s AND meter = %(m)s AND rolled) AS cell
+LEFT JOIN LATERAL (
+  SELECT count(*) AS n, sum(e.value) AS total, min(e.value) AS lo, max(e.value) AS hi
+  FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND e.customer = %(c)s AND e.time >= %(b)s
+  AND e.time < %(e)s AND NOT e.voided AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
+  AND dval(e.dims -> cell.dkey) = cell.dval
+) AS a ON true
+WHERE r.tenant = %(t)s AND r.meter = %(m)s AND r.lvl = 2 AND r.dkey = cell.dkey AND r.customer = %(c)s
+AND r.bucket = %(b)s AND r.dval = cell.dval
+"""

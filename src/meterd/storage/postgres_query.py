@@ -1,0 +1,203 @@
+"""PostgreSQL queries: answer from the exact rollup cache (plus pending events) when the spec allows it,
+otherwise evaluate the reference fold over the selected live events. Both equal ``core.query.evaluate``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from meterd.core.models import Aggregation, Meter, Scalar, UsageEvent
+from meterd.core.query import (
+    CUSTOMER,
+    MAX_RANGE_WINDOWS,
+    Accumulator,
+    FilterOp,
+    QuerySpec,
+    Row,
+    assemble,
+    evaluate,
+    resolve_aggregation,
+)
+from meterd.core.windows import Window, windows_between, zone
+from meterd.storage.postgres_fold import DAY_MS, HOUR_MS, LVL_DAY, LVL_HOUR
+from meterd.storage.postgres_rows import METER_COLUMNS, to_meter
+
+Conn = AsyncConnection[Any]
+ROLLABLE = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.MIN, Aggregation.MAX, Aggregation.AVG})
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to answer from the rollup: its level, the one dimension key involved ('' for none), the frames."""
+
+    lvl: int
+    dkey: str
+    frames: list[tuple[int, int]]
+
+
+async def run_query(conn: Conn, tenant: str, spec: QuerySpec, now: int) -> list[Row]:
+    """The query's rows, read in one REPEATABLE READ snapshot (the caller opened the transaction)."""
+    spec.check()
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    cur = await conn.execute(f"SELECT {METER_COLUMNS} FROM meters WHERE tenant = %s", (tenant,))
+    meters = {m.key: m for m in map(to_meter, await cur.fetchall())}
+    plan = await choose_plan(conn, tenant, spec, meters)
+    if plan is None:
+        return await raw_query(conn, tenant, spec, meters, now)
+    return await rollup_query(conn, tenant, spec, meters, plan)
+
+
+def frames_of(spec: QuerySpec) -> list[tuple[int, int]] | None:
+    """The spec's windows, or None when there are too many to plan (the reference path then reports it)."""
+    if spec.window is Window.NONE:
+        return [(spec.start, spec.end)]
+    frames: list[tuple[int, int]] = []
+    for frame in windows_between(spec.start, spec.end, spec.window, zone(spec.time_zone)):
+        frames.append(frame)
+        if len(frames) > MAX_RANGE_WINDOWS:
+            return None
+    return frames
+
+
+def level_for(spec: QuerySpec, frames: list[tuple[int, int]], dkey: str) -> int | None:
+    """The coarsest rollup level whose buckets tile every window of the spec (inside its range)."""
+    cuts = {spec.start, spec.end}
+    cuts.update(b for f in frames for b in f if spec.start < b < spec.end)
+    for lvl, width in ((LVL_DAY, DAY_MS), (LVL_HOUR, HOUR_MS)):
+        if lvl == LVL_HOUR and dkey:
+            return None
+        if all(c % width == 0 for c in cuts):
+            return lvl
+    return None
+
+
+def dimension_keys(spec: QuerySpec) -> set[str]:
+    return {g for g in spec.group_by if g != CUSTOMER} | {f.key for f in spec.filters}
+
+
+async def choose_plan(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter]) -> Plan | None:
+    """A rollup plan when every meter's aggregation folds exactly and the windows align, else None."""
+    if spec.window is Window.MINUTE:
+        return None
+    scope = [m for m in spec.meters if m not in spec.exclude_meters] if spec.meters else None
+    candidates = scope if scope is not None else [k for k in meters if k not in spec.exclude_meters]
+    if any(resolve_aggregation(spec, meters.get(m))[0] not in ROLLABLE for m in candidates):
+        return None
+    keys = dimension_keys(spec)
+    if len(keys) > 1:
+        return None
+    dkey = next(iter(keys), "")
+    if dkey:
+        if not scope:
+            return None
+        cur = await conn.execute(
+            "SELECT count(*) FROM rollup_keys WHERE tenant = %s AND dkey = %s AND rolled AND meter = ANY(%s)",
+            (tenant, dkey, scope),
+        )
+        row = await cur.fetchone()
+        if row is None or row[0] != len(set(scope)):
+            return None
+    frames = frames_of(spec)
+    if frames is None:
+        return None
+    lvl = level_for(spec, frames, dkey)
+    return None if lvl is None else Plan(lvl, dkey, frames)
+
+
+def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
+    """WHERE conditions shared by the rollup and pending halves of a rollup query."""
+    parts = []
+    if spec.meters:
+        parts.append("meter = ANY(%(meters)s)")
+        params["meters"] = list(spec.meters)
+    if spec.exclude_meters:
+        parts.append("NOT (meter = ANY(%(excluded)s))")
+        params["excluded"] = list(spec.exclude_meters)
+    if spec.customers is not None:
+        parts.append("customer = ANY(%(customers)s)")
+        params["customers"] = list(spec.customers)
+    for i, f in enumerate(spec.filters):
+        params[f"f{i}"] = [json.dumps(v) for v in f.values]
+        test = f"dcls({dval}) IN (SELECT dcls(x) FROM unnest(%(f{i})s::text[]) AS x)"
+        parts.append(test if f.op in (FilterOp.EQ, FilterOp.IN) else f"NOT coalesce({test}, false)")
+    return "".join(f" AND {p}" for p in parts)
+
+
+async def rollup_query(
+    conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan
+) -> list[Row]:
+    """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core."""
+    width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
+    params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
+                              "frames": [f[0] for f in plan.frames], "w": width}
+    pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'"
+    by_customer = "customer" if CUSTOMER in spec.group_by else "''"
+    by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
+    sql = f"""
+    SELECT meter, {by_customer}, {by_dval}, width_bucket(bucket, %(frames)s::bigint[]),
+           sum(n)::bigint, sum(total), min(lo), max(hi)
+    FROM (
+      SELECT meter, customer, dval, bucket, n, total, lo, hi FROM rollup
+      WHERE tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0
+      {filter_sql(spec, params, "dval")}
+      UNION ALL
+      SELECT meter, customer, {pending_dval}, time - time %% %(w)s, 1, value, value, value FROM pending
+      WHERE tenant = %(t)s AND time >= %(s)s AND time < %(e)s {filter_sql(spec, params, pending_dval)}
+    ) AS x
+    GROUP BY 1, 2, 3, 4
+    """
+    cur = await conn.execute(sql.encode(), params)
+    cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
+    totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
+    for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
+        label = json.loads(dval) if dval is not None else None
+        group = tuple(customer if g == CUSTOMER else label for g in spec.group_by)
+        aggregation, unique = resolve_aggregation(spec, meters.get(meter))
+        acc = Accumulator(aggregation, unique, total=total, count=n, low=lo, high=hi)
+        cells[(meter, group, plan.frames[frame - 1][0])] = acc
+        merge(totals.setdefault((meter, group), Accumulator(aggregation, unique)), acc)
+    return assemble(cells, totals, meters, spec)
+
+
+def merge(into: Accumulator, part: Accumulator) -> None:
+    """Fold one cell's partial aggregate into a group total."""
+    into.total += part.total
+    into.count += part.count
+    if part.low is not None and (into.low is None or part.low < into.low):
+        into.low = part.low
+    if part.high is not None and (into.high is None or part.high > into.high):
+        into.high = part.high
+
+
+async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], now: int) -> list[Row]:
+    """The reference evaluation over the live events the spec can select (in ingest order)."""
+    params: dict[str, Any] = {"t": tenant, "s": spec.start, "e": spec.end}
+    where = ["tenant = %(t)s", "NOT voided"]
+    if spec.meters:
+        where.append("meter = ANY(%(meters)s)")
+        params["meters"] = list(spec.meters)
+    if spec.exclude_meters:
+        where.append("NOT (meter = ANY(%(excluded)s))")
+        params["excluded"] = list(spec.exclude_meters)
+    if spec.customers is not None:
+        where.append("customer = ANY(%(customers)s)")
+        params["customers"] = list(spec.customers)
+    in_range = "(time >= %(s)s AND time < %(e)s)"
+    open_ended = "(time < %(e)s AND (end_time IS NULL OR end_time > %(s)s))"
+    if spec.aggregation is Aggregation.DURATION:
+        where.append(open_ended)
+    elif spec.aggregation is None:
+        params["durations"] = [k for k, m in meters.items() if m.aggregation is Aggregation.DURATION]
+        where.append(f"({in_range} OR (meter = ANY(%(durations)s) AND {open_ended}))")
+    else:
+        where.append(in_range)
+    cur = await conn.execute(
+        "SELECT id, meter, customer, time, value, dims, end_time, surface FROM events WHERE "
+        + " AND ".join(where) + " ORDER BY seq",
+        params,
+    )
+    events = [UsageEvent(*row) for row in await cur.fetchall()]
+    return evaluate(events, meters, spec, now)
