@@ -1,13 +1,14 @@
 """A real meterd server in its own process (its own process group), on a free loopback port.
 
-With the SQLite store available it runs ``python -m meterd serve --database FILE`` (durable: it can be killed
-and restarted on the same file). Without it, a small launcher serves the same app on the in-memory store
-(fine for tests that never restart the server).
+Given a database (a SQLite file or a PostgreSQL URL) it runs ``python -m meterd serve --database ...``, which
+is durable: it can be killed and restarted on the same data. Given None, a small launcher serves the same app
+on the in-memory store (fine for tests that never restart the server).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +36,9 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", l
 """
 
 
+POSTGRES_URL = os.environ.get("METERD_TEST_POSTGRES")
+
+
 def durable_store_available() -> bool:
     try:
         import meterd.storage.sqlite  # noqa: F401
@@ -43,10 +47,30 @@ def durable_store_available() -> bool:
     return True
 
 
+def durable_databases(tmp_path: Path) -> dict[str, str]:
+    """The durable stores this run can restart a server on: SQLite when installed, PostgreSQL when configured."""
+    found = {}
+    if durable_store_available():
+        found["sqlite"] = str(tmp_path / "meterd.db")
+    if POSTGRES_URL:
+        schema = "meterd_sdk_" + secrets.token_hex(6)
+        found["postgres"] = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+    return found
+
+
+def drop_schema(url: str) -> None:
+    """Remove the schema a PostgreSQL test database URL names (no-op for other URLs)."""
+    if POSTGRES_URL and url.startswith(POSTGRES_URL) and "schema=" in url:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{url.rsplit("schema=", 1)[1]}" CASCADE')
+
+
 class ServerProcess:
     """Start, SIGKILL and restart a server; ``key`` is the admin key minted on first start."""
 
-    def __init__(self, database: Path | None) -> None:
+    def __init__(self, database: Path | str | None) -> None:
         self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

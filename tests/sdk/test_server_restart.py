@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import meterd
-from tests.sdk.server_process import ServerProcess, durable_store_available
+from tests.sdk.server_process import ServerProcess, drop_schema, durable_databases
 
 pytestmark = pytest.mark.slow
 THREADS, PER_THREAD = 8, 12_500
@@ -49,11 +49,13 @@ def kill_and_restart(server: ServerProcess, client: meterd.Client, outage: list[
     outage.append(time.monotonic() - killed)
 
 
-@pytest.mark.parametrize("spooled", [True, False], ids=["spool", "memory"])
-def test_server_killed_and_restarted_mid_run(tmp_path: Path, spooled: bool) -> None:
-    if not durable_store_available():
-        pytest.skip("needs the SQLite store (meterd.storage.sqlite) to restart a server on its data")
-    server = ServerProcess(tmp_path / "meterd.db")
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("spooled", [True, False], ids=["spool", "no-spool"])
+def test_server_killed_and_restarted_mid_run(tmp_path: Path, spooled: bool, store: str) -> None:
+    database = durable_databases(tmp_path).get(store)
+    if database is None:
+        pytest.skip(f"no durable {store} store here (SQLite: meterd.storage.sqlite; PostgreSQL: METERD_TEST_POSTGRES)")
+    server = ServerProcess(database)
     server.start()
     options: dict[str, Any] = {"spool_path": str(tmp_path / "spool.db")} if spooled else {}
     client = meterd.Client(server.url, server.key, timeout=10, **options)
@@ -81,3 +83,4 @@ def test_server_killed_and_restarted_mid_run(tmp_path: Path, spooled: bool) -> N
     finally:
         client.close(timeout=5)
         server.stop()
+        drop_schema(database)

@@ -7,6 +7,7 @@ import click
 from meterd.cli.admin import customers, keys, meters, migrate
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.simulate import simulate
 from meterd.cli.usage import usage
 
 
@@ -16,5 +17,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, usage):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, simulate):
     cli.add_command(command)
