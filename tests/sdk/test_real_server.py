@@ -118,3 +118,35 @@ def test_against_a_server_process(server_process: ServerProcess) -> None:
         client.meter("api_calls", 7, "acme", time=MAY, id="last")
         assert client.flush(10)
         assert client.get_event("last").event.value == 7.0
+
+
+def test_every_typed_operation_of_the_sync_client(live_server: LiveServer) -> None:
+    with meterd.Client(live_server.url, live_server.admin_key) as client:
+        answer = client.ingest([{"id": f"e{i}", "meter": "api_calls", "customer": "acme", "time": MAY, "value": i}
+                                for i in range(5)] + [{"meter": "api_calls", "customer": "acme", "value": None}])
+        assert answer.counts == {"accepted": 5, "duplicate": 0, "conflict": 0, "rejected": 1}
+        assert [e.id for e in client.iter_events(meter="api_calls", page_size=2)] == [f"e{i}" for i in range(5)]
+        assert client.list_events(customer="acme", start=MAY, end=datetime(2024, 6, 1, tzinfo=UTC)).items
+        assert client.get_event("e1").event.value == 1.0
+        assert client.void_event("e1", "mistake").event.status == "voided"
+        assert client.amend_event("e2", "fix", {"value": 20}).event.value == 20.0
+        assert client.get_event("e2").corrections[0].action == "amend"
+        rows = client.query(["api_calls"], FROM, TO, window="day", dense=True).rows
+        assert sum(r.value or 0 for r in rows) == 0 + 20 + 3 + 4
+        assert "api_calls" in client.query_csv("api_calls", FROM, TO)
+        assert client.create_customer("acme", name="Acme").name == "Acme"
+        assert client.get_customer("acme").enabled
+        assert client.update_customer("acme", enabled=False).enabled is False
+        assert [c.id for c in client.list_customers().items] == ["acme"]
+        client.delete_customer("acme")
+        assert client.create_meter("cpu", aggregation="avg").aggregation == "avg"
+        assert client.update_meter("cpu", unit="core").unit == "core"
+        assert client.get_meter("cpu").key == "cpu" and "cpu" in [m.key for m in client.list_meters()]
+        client.delete_meter("cpu")
+        created = client.create_key("reader", ["read"])
+        assert created.key.id in [k.id for k in client.list_keys()]
+        assert client.revoke_key(created.key.id).revoked_at is not None
+        assert client.ingest_status(start=MAY, end=datetime.now(UTC)).counts
+        rejected = client.list_rejections(surface="native")
+        assert client.delete_rejections([r.id for r in rejected.items]) == len(rejected.items) == 1
+        assert client.ready()

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def test_a_restart_drains_what_an_earlier_process_left(tmp_path: Path, fake: Fak
     fake.faults.clear()
     second = make_client(spool_path=str(path))
     assert second.stats().recovered == 50
+    deadline = time.monotonic() + 10
+    while rows(path) and time.monotonic() < deadline:  # drained without any meter() or flush()
+        time.sleep(0.02)
+    assert rows(path) == 0 and fake.total() == sum(range(50))
     second.meter("m", 1000, "c")
     assert second.flush(10)
     assert fake.total() == sum(range(50)) + 1000 and rows(path) == 0
@@ -125,3 +130,13 @@ def test_data_errors_leave_the_spool_and_wrong_keys_do_not(tmp_path: Path, fake:
     client.meter("m", 2, "c")
     assert client.flush(5)
     assert rows(path) == 0 and fake.total() == 2
+
+
+def test_a_spool_that_cannot_be_written_counts_the_loss_instead_of_raising(
+    tmp_path: Path, make_client: Make
+) -> None:
+    client = make_client(spool_path=str(tmp_path / "s.db"))
+    assert client.spool is not None
+    client.spool._db.close()  # as if the disk went away
+    client.meter("m", 1, "c")
+    assert client.stats().dropped == {"spool_error": 1}

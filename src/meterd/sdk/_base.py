@@ -130,13 +130,19 @@ class ClientBase:
         elif not self.send_enabled:
             self.counters.count_enqueued()
         elif self.spool is not None:
-            if self.spool.put(encode(record)):
-                if self.spool.count >= self._threshold:
-                    self._kick()
-                if not self._running():
-                    self._start()
-            else:
+            try:
+                written = self.spool.put(encode(record))
+            except Exception:  # a broken disk must not break the host application; the loss is counted
+                log.exception("meterd: the spool could not be written")
+                self._drop("spool_error")
+                return
+            if not written:
                 self._drop("spool_full")
+                return
+            if self.spool.count >= self._threshold:
+                self._kick()
+            if not self._running():
+                self._start()
         else:
             self._send_now(record)
 

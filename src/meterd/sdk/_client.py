@@ -77,6 +77,9 @@ class Client(ClientBase):
         if sync_mode:
             self._items = None
         register(self)
+        if self.spool is not None and self.spool.count:
+            self._start()  # drain what an earlier process left, even before the first meter()
+            self._kick()
 
     def _setup(self, fork: bool) -> None:
         super()._setup(fork)
@@ -122,7 +125,8 @@ class Client(ClientBase):
         self.counters.count_enqueued()
         body = encode(record)
         delivery = self._deliver([body], _sleep)
-        settle(Batch([(0, body)]), delivery, self.counters, self.queue, _quiet)
+        with self._direct_lock:  # callers' threads share the counters in sync mode
+            settle(Batch([(0, body)]), delivery, self.counters, self.queue, _quiet)
         error = delivery.error or next(iter(delivery.failed.values()), None)
         result = delivery.results[0]
         if result is not None and not result.stored:
