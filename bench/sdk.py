@@ -6,7 +6,8 @@ Each figure is printed next to a raw limit measured in the same run:
 - meter() median (memory queue, then the durable spool) next to a bare ``queue.Queue.put_nowait`` of the same
   dict, each with a consumer thread running (meter()'s real sender, on a transport that answers at once);
 - events/s from one process with one Client to a local ``meterd serve`` (SQLite when the store is installed,
-  else the in-memory store) next to the same server fed pre-encoded 1000-event batches by plain httpx.
+  else the in-memory store) next to the same server fed pre-encoded 1000-event batches by plain httpx, and
+  the SDK alone (a transport that answers at once) to show which side bounds the figure.
 """
 
 from __future__ import annotations
@@ -56,10 +57,16 @@ def per_call_ns(call: Callable[[], object], n: int) -> list[int]:
     return out
 
 
+_answers: dict[int, bytes] = {}
+
+
 def accept_all(request: httpx.Request) -> httpx.Response:
+    """An instant server: every record accepted (answers cached per batch size, so it costs next to nothing)."""
     count = request.content.count(b'"id"')
-    results = [{"index": i, "id": None, "outcome": "accepted"} for i in range(count)]
-    return httpx.Response(200, json={"results": results, "counts": {"accepted": count}})
+    if count not in _answers:
+        results = [{"index": i, "id": None, "outcome": "accepted"} for i in range(count)]
+        _answers[count] = json.dumps({"results": results, "counts": {"accepted": count}}).encode()
+    return httpx.Response(200, content=_answers[count], headers={"content-type": "application/json"})
 
 
 def queue_baseline(n: int) -> float:
@@ -154,9 +161,15 @@ def raw_server_rate(server: Server, events: int, batch: int = 1000) -> float:
         return len(bodies) * batch / (time.perf_counter() - start)
 
 
-def sdk_rate(server: Server, events: int) -> tuple[float, meterd.SenderStats]:
-    """Events/s from meter() calls to the server's acknowledgement of the last one (flush)."""
-    with meterd.Client(server.url, server.key, batching=meterd.Batching(max_queue_size=events + 1)) as client:
+def sdk_rate(server: Server | None, events: int) -> tuple[float, meterd.SenderStats]:
+    """Events/s from meter() calls to the acknowledgement of the last one (flush); with no server, to a
+    transport that answers at once (what the SDK alone can push)."""
+    batching = meterd.Batching(max_queue_size=events + 1)
+    if server is None:
+        client = meterd.Client("http://instant", "k", transport=httpx.MockTransport(accept_all), batching=batching)
+    else:
+        client = meterd.Client(server.url, server.key, batching=batching)
+    with client:
         start = time.perf_counter()
         for i in range(events):
             client.meter("sdk", 1.0, f"c{i % 100}", dimensions={"region": "eu"})
@@ -181,6 +194,8 @@ def main() -> None:
         median, p99, mean = meter_cost(args.calls // 4, str(Path(tmp) / "spool.db"))
     print(f"meter(), durable spool               median {median / 1000:6.2f} us   p99 {p99 / 1000:7.2f} us   "
           f"mean {mean / 1000:6.2f} us   ({median / base:.1f}x the raw put)")
+    alone, _ = sdk_rate(None, args.events)
+    print(f"one process, meter() -> instant transport        {alone:9,.0f} events/s (the SDK alone, no server)")
     if args.skip_e2e:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -140,9 +140,9 @@ class Gate:
 def test_a_full_queue_drops_the_newest_and_counts_every_drop(fake: FakeServer, make_client: Make) -> None:
     gate = Gate()
     fake.faults.append(gate)
-    client = make_client(batching=meterd.Batching(max_queue_size=10, max_batch_size=1))
+    client = make_client(batching=meterd.Batching(max_queue_size=10, max_batch_size=1, max_in_flight=1))
     client.meter("m", 1, "c")
-    assert gate.entered.wait(5)  # the sender is stuck in a request
+    assert gate.entered.wait(5)  # the only sender is stuck in a request
     for _ in range(25):
         client.meter("m", 1, "c")
     assert client.stats().dropped == {"queue_full": 15}
@@ -154,7 +154,7 @@ def test_a_full_queue_drops_the_newest_and_counts_every_drop(fake: FakeServer, m
 def test_flush_and_close_are_bounded_by_their_timeouts(fake: FakeServer, make_client: Make) -> None:
     gate = Gate()
     fake.faults.append(gate)
-    client = make_client()
+    client = make_client(batching=meterd.Batching(max_in_flight=1))
     client.meter("m", 1, "c")
     client.meter("m", 1, "c")
     started = time.monotonic()
@@ -248,3 +248,19 @@ def test_typed_errors_and_retries_of_calls(fake: FakeServer, make_client: Make) 
         client.list_customers()
     client.delete_customer("acme")
     assert client.list_customers().items == []
+
+
+def test_flush_waits_for_an_earlier_batch_still_in_flight_on_another_sender(
+    fake: FakeServer, make_client: Make
+) -> None:
+    gate = Gate()
+    fake.faults.append(gate)
+    client = make_client(batching=meterd.Batching(max_batch_size=1, max_in_flight=2))
+    client.meter("m", 1, "c", id="slow")
+    assert gate.entered.wait(5)  # sender 1 holds "slow"
+    client.meter("m", 1, "c", id="fast")
+    assert client.flush(0.3) is False  # "fast" is delivered by sender 2, but "slow" is not yet
+    assert "fast" in fake.events and "slow" not in fake.events
+    gate.open.set()
+    assert client.flush(5)
+    assert sorted(fake.events) == ["fast", "slow"]

@@ -205,7 +205,7 @@ def test_only_records_without_an_answer_are_resent() -> None:
     delivery, sent = drive_batch(batch_flow(BODIES, retrier(clock)), lambda b: next(answers)(b), clock)
     assert ids(sent[0]) == ["e0", "e1", "e2", "e3", "e4", "e5"]
     assert ids(sent[1]) == ["e1", "e4", "e5"]
-    assert [r.id for r in delivery.results if r] == [f"e{i}" for i in range(6)]
+    assert [r.outcome for r in delivery.results if r] == ["accepted"] * 6
     assert delivery.retries == 1 and delivery.error is None
 
 
@@ -231,7 +231,7 @@ def test_413_halves_until_it_fits_and_a_lone_oversized_record_fails() -> None:
 
     delivery, _sent = drive_batch(batch_flow(BODIES, retrier(clock)), server, clock)
     assert delivery.results[3] is None and isinstance(delivery.failed[3], PayloadTooLargeError)
-    assert [r.id for r in delivery.results if r] == ["e0", "e1", "e2", "e4", "e5"]
+    assert [i for i, r in enumerate(delivery.results) if r and r.stored] == [0, 1, 2, 4, 5]
     assert delivery.retries == 0 and delivery.error is None
 
 
@@ -270,3 +270,22 @@ def test_budget_delays_retries_when_exhausted() -> None:
     delivery, _ = drive_batch(flow, lambda b: TransportError("refused"), clock)
     assert delivery.retries == 3
     assert clock.now == pytest.approx(2.0 + 2.0)  # first retry free, then one token every 2 s
+
+
+def test_tickets_complete_markers_only_after_every_earlier_batch() -> None:
+    from meterd.sdk._queue import Tickets
+
+    tickets = Tickets()
+    done: list[str] = []
+    first, second = tickets.issue(), tickets.issue()
+    tickets.after_taken(lambda: done.append("flush-1"))  # behind both batches
+    third = tickets.issue()
+    tickets.after_taken(lambda: done.append("flush-2"))  # behind all three
+    tickets.close(second)
+    assert done == []
+    tickets.close(first)
+    assert done == ["flush-1"]
+    tickets.close(third)
+    assert done == ["flush-1", "flush-2"]
+    tickets.after_taken(lambda: done.append("now"))  # nothing open: at once
+    assert done[-1] == "now"

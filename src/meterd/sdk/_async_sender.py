@@ -1,4 +1,4 @@
-"""The asyncio twin of the sender thread: one task per client, created lazily in the running loop.
+"""The asyncio twin of the sender threads: ``max_in_flight`` tasks per client, created lazily in the loop.
 
 Same queue, same flows and the same :func:`~meterd.sdk._sender.settle` as the thread; only the waiting
 differs. ``kick()`` may be called from another thread (it then hops onto the loop).
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from meterd.sdk._flow import Delivery
 from meterd.sdk._options import Batching
-from meterd.sdk._queue import Source
+from meterd.sdk._queue import Source, Tickets
 from meterd.sdk._sender import OnError, settle
 from meterd.sdk._stats import Counters
 
@@ -34,7 +34,8 @@ class AsyncSender:
         self._loop_thread = 0
         self._wake = asyncio.Event()
         self._abort = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tickets = Tickets()
         self._stopping = False
         self.running = False
 
@@ -47,7 +48,8 @@ class AsyncSender:
         except RuntimeError:
             return
         self._loop, self._loop_thread = loop, threading.get_ident()
-        self._task = loop.create_task(self._run(), name="meterd-sender")
+        self._tasks = [loop.create_task(self._run(), name=f"meterd-sender-{n}")
+                       for n in range(self.batching.max_in_flight)]
         self.running = True
 
     def kick(self) -> None:
@@ -61,9 +63,10 @@ class AsyncSender:
     async def _run(self) -> None:
         interval = self.batching.flush_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval * random.uniform(0.9, 1.1))
-            self._wake.clear()
+            if not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), interval * random.uniform(0.9, 1.1))
+                self._wake.clear()
             stopping = self._stopping
             try:
                 await self._drain()
@@ -75,14 +78,19 @@ class AsyncSender:
     async def _drain(self) -> None:
         size, nbytes = self.batching.max_batch_size, self.batching.max_batch_bytes
         while not self._abort.is_set():
-            batch = self.queue.take(size, nbytes)
-            if not batch.items and not batch.markers:
-                return
-            if batch.items:
+            batch = self.queue.take(size, nbytes)  # no await until the ticket is issued: atomic in the loop
+            ticket = self._tickets.issue() if batch.items else None
+            for done in batch.markers:
+                self._tickets.after_taken(done)
+            if ticket is None:
+                if not batch.markers:
+                    return
+                continue
+            try:
                 delivery = await self._deliver([body for _, body in batch.items], self._sleep)
                 settle(batch, delivery, self.counters, self.queue, self.on_error)
-            for done in batch.markers:
-                done()
+            finally:
+                self._tickets.close(ticket)
 
     async def _sleep(self, seconds: float) -> bool:
         self.queue.maintain()
@@ -119,14 +127,15 @@ class AsyncSender:
         if not flushed:
             self._abort.set()
         self._wake.set()
-        task = self._task
-        if task is not None and not task.done():
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
             try:
-                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - loop.time()))
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks)), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 self._abort.set()
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         if not self.queue.durable:
             self.counters.drop("shutdown", self.queue.drop_all())
         self.running = False

@@ -18,7 +18,7 @@ import httpx
 
 from meterd.core.errors import MeterdError
 from meterd.sdk._http import error_from_response, json_body
-from meterd.sdk._models import IngestResponse, RecordResult
+from meterd.sdk._models import RecordResult
 from meterd.sdk._retry import RetryBudget, RetryPolicy, retryable_status
 from meterd.sdk.errors import APIError, PayloadTooLargeError, TransportError
 
@@ -150,17 +150,22 @@ def _outcome(reply: Reply, chunk: list[int], delivery: Delivery) -> tuple[Meterd
         error = error_from_response(reply)
         return error, error.retry_after
     try:
-        answer = IngestResponse.parse(json_body(reply))
+        answers = json_body(reply)["results"]
+        resolved = 0
+        for answer in answers:
+            index = answer["index"]
+            if type(index) is int and 0 <= index < len(chunk) and delivery.results[chunk[index]] is None:
+                delivery.results[chunk[index]] = _STORED.get(answer["outcome"]) or RecordResult.parse(answer)
+                resolved += 1
     except (TransportError, KeyError, TypeError, ValueError) as exc:
-        return TransportError(f"the server's ingest answer could not be read: {exc}"), None
-    resolved = 0
-    for result in answer.results:
-        if 0 <= result.index < len(chunk) and delivery.results[chunk[result.index]] is None:
-            delivery.results[chunk[result.index]] = result
-            resolved += 1
+        return TransportError(f"the server's ingest answer could not be read: {exc!r}"), None
     if resolved < len(chunk):
         return TransportError(f"the server answered for {resolved} of {len(chunk)} records"), None
     return None, None
+
+
+# Stored records need no detail beyond their outcome: share one result object each (the common case).
+_STORED = {"accepted": RecordResult(-1, None, "accepted"), "duplicate": RecordResult(-1, None, "duplicate")}
 
 
 def _transport(reply: Reply) -> TransportError:

@@ -7,6 +7,7 @@ everything enqueued before it has been dealt with.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,43 @@ class Source(Protocol):
     def drop_all(self) -> int: ...
 
     def maintain(self) -> None: ...
+
+
+class Tickets:
+    """Completes flush markers only when every batch taken before them is dealt with, in whatever order
+    concurrent senders finish (a marker can be taken while an earlier batch is still in flight)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._open: set[int] = set()
+        self._waiting: list[tuple[int, Callable[[], None]]] = []
+
+    def issue(self) -> int:
+        """A ticket for a batch being taken (call under the take lock, in take order)."""
+        with self._lock:
+            ticket = self._next
+            self._next += 1
+            self._open.add(ticket)
+            return ticket
+
+    def after_taken(self, done: Callable[[], None]) -> None:
+        """Call ``done`` once every batch issued so far is closed (now, if none is open)."""
+        with self._lock:
+            if self._open:
+                self._waiting.append((self._next, done))
+                return
+        done()
+
+    def close(self, ticket: int) -> None:
+        """A batch is dealt with: complete the markers no open batch holds back."""
+        with self._lock:
+            self._open.discard(ticket)
+            oldest = min(self._open, default=self._next)
+            ready = [done for limit, done in self._waiting if limit <= oldest]
+            self._waiting = [(limit, done) for limit, done in self._waiting if limit > oldest]
+        for done in ready:
+            done()
 
 
 class MemoryQueue:

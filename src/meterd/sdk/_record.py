@@ -164,10 +164,32 @@ def encode(record: Record) -> str:
     event_id, meter, customer, ms, value, dims, end = record
     text = f'{{"id":"{event_id}","meter":"{meter}","customer":"{customer}","time":"{format_ms(ms)}","value":{value!r}'
     if dims:
-        text += ',"dimensions":' + json.dumps(dims, separators=(",", ":"), allow_nan=False)
+        text += ',"dimensions":' + encode_dimensions(dims)
     if end is not None:
         text += f',"end_time":"{format_ms(end)}"'
     return text + "}"
+
+
+_escape = json.encoder.encode_basestring_ascii
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def encode_dimensions(dims: Dimensions) -> str:
+    """Validated dimensions as JSON, without building an encoder per call (the common scalar types inline)."""
+    parts = []
+    for key, value in dims.items():
+        if type(value) is str:
+            text = _escape(value)
+        elif value is None:
+            text = "null"
+        elif type(value) is bool:
+            text = "true" if value else "false"
+        elif type(value) is int or type(value) is float:
+            text = repr(value)
+        else:  # an int or str subclass (an enum member...): let json decide
+            return str(_dumps(dims))
+        parts.append(f"{_escape(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
 
 
 def decode(text: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Protocol
 from meterd.core.errors import MeterdError
 from meterd.sdk._flow import Delivery
 from meterd.sdk._options import Batching
-from meterd.sdk._queue import Batch, Item, Source
+from meterd.sdk._queue import Batch, Item, Source, Tickets
 from meterd.sdk._record import decode
 from meterd.sdk._retry import retryable_status
 from meterd.sdk._stats import Counters
@@ -80,7 +80,7 @@ def report(on_error: OnError | None, error: MeterdError, items: list[Item]) -> N
 
 
 class ThreadSender:
-    """The sender thread of one :class:`~meterd.Client`."""
+    """The sender threads of one :class:`~meterd.Client` (``batching.max_in_flight`` of them)."""
 
     def __init__(self, queue: Source, deliver: Deliver, batching: Batching, counters: Counters,
                  on_error: OnError | None) -> None:
@@ -89,32 +89,38 @@ class ThreadSender:
         self._wake = threading.Event()
         self._abort = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._take_lock = threading.Lock()
+        self._settle_lock = threading.Lock()
+        self._tickets = Tickets()
+        self._threads: list[threading.Thread] = []
         self._stopping = False
         self.running = False
 
     def start(self) -> None:
-        """Start the thread (idempotent; quietly impossible during interpreter shutdown)."""
+        """Start the threads (idempotent; quietly impossible during interpreter shutdown)."""
         with self._lock:
             if self.running or self._stopping:
                 return
-            thread = threading.Thread(target=self._run, name="meterd-sender", daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:  # interpreter shutting down: nothing can be sent any more
-                return
-            self._thread, self.running = thread, True
+            for number in range(self.batching.max_in_flight):
+                thread = threading.Thread(target=self._run, name=f"meterd-sender-{number}", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # interpreter shutting down: nothing more can be started
+                    break
+                self._threads.append(thread)
+            self.running = bool(self._threads)
 
     def kick(self) -> None:
-        """Wake the thread: a batch is ready."""
+        """Wake the threads: a batch is ready."""
         if not self._wake.is_set():
             self._wake.set()
 
     def _run(self) -> None:
         interval = self.batching.flush_interval
         while True:
-            self._wake.wait(interval * random.uniform(0.9, 1.1))
-            self._wake.clear()
+            if not self._stopping:
+                self._wake.wait(interval * random.uniform(0.9, 1.1))
+                self._wake.clear()
             stopping = self._stopping
             try:
                 self._drain()
@@ -126,14 +132,21 @@ class ThreadSender:
     def _drain(self) -> None:
         size, nbytes = self.batching.max_batch_size, self.batching.max_batch_bytes
         while not self._abort.is_set():
-            batch = self.queue.take(size, nbytes)
-            if not batch.items and not batch.markers:
-                return
-            if batch.items:
+            with self._take_lock:
+                batch = self.queue.take(size, nbytes)
+                ticket = self._tickets.issue() if batch.items else None
+                for done in batch.markers:
+                    self._tickets.after_taken(done)
+            if ticket is None:
+                if not batch.markers:
+                    return
+                continue
+            try:
                 delivery = self._deliver([body for _, body in batch.items], self._sleep)
-                settle(batch, delivery, self.counters, self.queue, self.on_error)
-            for done in batch.markers:
-                done()
+                with self._settle_lock:
+                    settle(batch, delivery, self.counters, self.queue, self.on_error)
+            finally:
+                self._tickets.close(ticket)
 
     def _sleep(self, seconds: float) -> bool:
         self.queue.maintain()
@@ -153,7 +166,7 @@ class ThreadSender:
         return done.wait(max(0.0, timeout))
 
     def close(self, timeout: float) -> bool:
-        """Flush within ``timeout``, then stop the thread; unsent in-memory records count as ``shutdown``."""
+        """Flush within ``timeout``, then stop the threads; unsent in-memory records count as ``shutdown``."""
         deadline = time.monotonic() + max(0.0, timeout)
         flushed = self.flush(timeout)
         with self._lock:
@@ -161,11 +174,12 @@ class ThreadSender:
         if not flushed:
             self._abort.set()
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        others = [t for t in self._threads if t is not threading.current_thread()]
+        for thread in others:
             thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                self._abort.set()
+        if any(t.is_alive() for t in others):
+            self._abort.set()
+            for thread in others:
                 thread.join(0.05)
         if not self.queue.durable:
             self.counters.drop("shutdown", self.queue.drop_all())
