@@ -146,19 +146,28 @@ def _free_port() -> int:
         return port
 
 
-def raw_server_rate(server: Server, events: int, batch: int = 1000) -> float:
-    """Events/s of pre-encoded batches posted back to back by one httpx connection (the server's limit)."""
+def raw_server_rate(server: Server, events: int, connections: int, batch: int = 1000) -> float:
+    """Events/s of pre-encoded batches posted back to back over ``connections`` httpx connections."""
     bodies = []
     for b in range(events // batch):
-        records = [{"id": f"raw-{b}-{i}", "meter": "raw", "customer": f"c{i % 100}", "time": "2024-05-01T00:00:00Z",
-                    "value": 1.0, "dimensions": {"region": "eu"}} for i in range(batch)]
+        records = [{"id": f"raw{connections}-{b}-{i}", "meter": "raw", "customer": f"c{i % 100}",
+                    "time": "2024-05-01T00:00:00Z", "value": 1.0, "dimensions": {"region": "eu"}}
+                   for i in range(batch)]
         bodies.append(json.dumps(records).encode())
     headers = {"authorization": f"Bearer {server.key}", "content-type": "application/json"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
-        start = time.perf_counter()
-        for body in bodies:
-            http.post("/v1/events", content=body).raise_for_status()
-        return len(bodies) * batch / (time.perf_counter() - start)
+
+    def post(part: list[bytes]) -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
+            for body in part:
+                http.post("/v1/events", content=body).raise_for_status()
+
+    threads = [threading.Thread(target=post, args=(bodies[n::connections],)) for n in range(connections)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(bodies) * batch / (time.perf_counter() - start)
 
 
 def sdk_rate(server: Server | None, events: int) -> tuple[float, meterd.SenderStats]:
@@ -201,13 +210,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp))
         try:
-            raw = raw_server_rate(server, args.events)
+            # interleaved, so that drift (load, a store growing) affects the raw limit and the SDK alike
+            raw1 = raw_server_rate(server, args.events, 1)
             rate, stats = sdk_rate(server, args.events)
+            raw2 = raw_server_rate(server, args.events, 2)
         finally:
             server.stop()
-    print(f"server ({server.store} store), raw httpx 1000-event batches   {raw:9,.0f} events/s (raw limit)")
-    print(f"one process, meter() -> server acknowledged     {rate:9,.0f} events/s ({rate / raw:.0%} of raw; "
-          f"{stats.batches} batches, accepted {stats.accepted:,}, dropped {stats.dropped})")
+    raw = max(raw1, raw2)
+    print(f"server ({server.store} store), raw httpx 1000-event batches: 1 connection {raw1:9,.0f} events/s, "
+          f"2 connections {raw2:9,.0f} events/s (raw limit)")
+    print(f"one process, meter() -> server acknowledged     {rate:9,.0f} events/s ({rate / raw:.0%} of the raw "
+          f"limit; max_in_flight 2, {stats.batches} batches, accepted {stats.accepted:,}, dropped {stats.dropped})")
 
 
 if __name__ == "__main__":

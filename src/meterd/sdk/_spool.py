@@ -15,6 +15,7 @@ Sizes are measured in characters of JSON (bytes for ASCII records).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -45,7 +46,8 @@ class Spool:
             raise ValueError("spool_full must be 'drop_new' or 'drop_oldest'")
         self.path, self.max_bytes, self.policy = path, max_bytes, policy
         self.owner = f"{os.getpid()}-{os.urandom(6).hex()}"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the writer connection (callers' inserts, the senders' deletes)
+        self._read_lock = threading.Lock()  # the reader connection (concurrent senders take and checkpoint)
         self._db = _connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA wal_autocheckpoint=100000")  # a safety net: the sender checkpoints
@@ -113,10 +115,11 @@ class Spool:
         this read began, so it is seen.
         """
         high = self.high
-        rows = self._reader.execute(
-            "SELECT seq, body FROM spool WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (self.owner, self.cursor, max_count),
-        ).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT seq, body FROM spool WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (self.owner, self.cursor, max_count),
+            ).fetchall()
         batch = Batch()
         for seq, body in rows:
             if batch.items and batch.nbytes + len(body) + 1 > max_bytes:
@@ -141,8 +144,10 @@ class Spool:
         self.maintain()
 
     def maintain(self) -> None:
-        """Checkpoint the WAL (called by the sender after each batch and while it waits to retry)."""
-        self._reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Checkpoint the WAL (called by the sender after each batch and while it waits to retry); best effort:
+        a busy database just means the next call does it."""
+        with self._read_lock, contextlib.suppress(sqlite3.OperationalError):
+            self._reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _delete(self, seqs: list[int]) -> int:
         """Delete rows by sequence number; the counters follow what was really deleted. Returns that count."""
@@ -167,7 +172,7 @@ class Spool:
         return 0
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._reader.close()
             self._db.close()
 
