@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
+from meterd.cli.aws import aws_keys
+from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
 from meterd.cli.simulate import simulate
@@ -17,5 +19,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, usage, simulate):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace, simulate):
     cli.add_command(command)
