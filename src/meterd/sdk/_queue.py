@@ -103,14 +103,16 @@ class MemoryQueue:
         self.items: deque[Record | Marker] = deque()
         self.taken = 0
         self.markers_queued = 0
+        self._marker_lock = threading.Lock()  # flushes are rare; the hot path never takes it
 
     def pending(self) -> int:
         """Records waiting (approximate while callers append)."""
         return max(0, len(self.items) - self.markers_queued)
 
     def add_marker(self, done: Callable[[], None]) -> None:
-        self.markers_queued += 1
-        self.items.append(Marker(done))
+        with self._marker_lock:
+            self.markers_queued += 1
+            self.items.append(Marker(done))
 
     def take(self, max_count: int, max_bytes: int) -> Batch:
         """Pop up to ``max_count`` records / ``max_bytes`` of JSON, stopping after the first flush marker."""
@@ -120,7 +122,8 @@ class MemoryQueue:
             head = items[0]
             if isinstance(head, Marker):
                 items.popleft()
-                self.markers_queued -= 1
+                with self._marker_lock:
+                    self.markers_queued -= 1
                 batch.markers.append(head.done)
                 break
             body = encode(head)
