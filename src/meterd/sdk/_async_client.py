@@ -58,7 +58,8 @@ class AsyncClient(ClientBase):
 
     Options as :class:`~meterd.Client` (``transport`` is an ``httpx.AsyncBaseTransport``, e.g.
     ``httpx.ASGITransport(app)``). There is no exit hook (a loop cannot be awaited at exit): use
-    ``async with`` or ``await client.aclose()``.
+    ``async with`` or ``await client.aclose()``. There is no sync mode (``await client.ingest([...])`` sends
+    and answers at once), and no fork hook: create async clients in the process that uses them.
     """
 
     def __init__(
@@ -144,7 +145,11 @@ class AsyncClient(ClientBase):
         await self.aclose()
 
     def __del__(self) -> None:
-        if not getattr(self, "_closed", True) and self.stats().pending:
+        try:
+            unsent = not self._closed and self.stats().pending > 0
+        except Exception:  # a half-built client or interpreter teardown: nothing useful to say
+            return
+        if unsent:
             warnings.warn("meterd.AsyncClient was never closed: use `async with` or `await client.aclose()`",
                           ResourceWarning, stacklevel=1)
 
