@@ -66,3 +66,15 @@ async def test_typed_calls_raise_the_same_errors(fake: FakeServer) -> None:
         with pytest.raises(meterd.errors.NotFoundError):
             await client.get_customer("nobody")
         assert [c.id for c in (await client.list_customers()).items] == ["acme"]
+
+
+async def test_a_request_that_never_answers_is_cancelled_at_close_and_counted() -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    client = meterd.AsyncClient("http://fake", "k", transport=httpx.MockTransport(hang))
+    for _ in range(3):
+        client.meter("m", 1, "c")
+    assert await client.aclose(0.2) is False
+    assert client.stats().dropped == {"shutdown": 3}

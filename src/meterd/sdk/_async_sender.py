@@ -89,6 +89,10 @@ class AsyncSender:
             try:
                 delivery = await self._deliver([body for _, body in batch.items], self._sleep)
                 settle(batch, delivery, self.counters, self.queue, self.on_error)
+            except asyncio.CancelledError:  # closed past its deadline: in-memory records are lost, and counted
+                if not self.queue.durable:
+                    self.counters.drop("shutdown", len(batch.items))
+                raise
             finally:
                 self._tickets.close(ticket)
 
@@ -132,8 +136,9 @@ class AsyncSender:
             try:
                 await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks)), max(0.0, deadline - loop.time()))
             except TimeoutError:
-                self._abort.set()
-                for task in tasks:
+                self._abort.set()  # senders waiting to retry stop now and settle what they hold
+                _, late = await asyncio.wait(tasks, timeout=0.1)
+                for task in late:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         if not self.queue.durable:
