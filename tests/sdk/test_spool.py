@@ -140,3 +140,10 @@ def test_a_spool_that_cannot_be_written_counts_the_loss_instead_of_raising(
     client.spool._db.close()  # as if the disk went away
     client.meter("m", 1, "c")
     assert client.stats().dropped == {"spool_error": 1}
+
+
+def test_a_spool_path_that_cannot_be_opened_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(meterd.errors.ConfigurationError, match="cannot be opened"):
+        meterd.Client("http://fake", "k", spool_path=str(tmp_path / "missing" / "dir" / "s.db"))
+    with pytest.raises(meterd.errors.ConfigurationError, match="at least 1024"):
+        meterd.Client("http://fake", "k", spool_path=str(tmp_path / "s.db"), spool_max_bytes=10)

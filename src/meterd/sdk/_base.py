@@ -83,6 +83,8 @@ class ClientBase:
                 self.spool = old.reopened() if fork and old is not None else Spool(path, max_bytes, policy)
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from exc
+            except Exception as exc:  # sqlite3 or OS errors: a path that cannot hold a database
+                raise ConfigurationError(f"the spool {path!r} cannot be opened: {exc}") from exc
         self.queue = MemoryQueue(self.batching.max_queue_size)
         # The hot path reads these: a deque when records go to the memory queue, None otherwise.
         self._items: deque[Any] | None = self.queue.items if self._uses_memory_queue() else None
