@@ -10,6 +10,7 @@ from meterd.cli.influx import influx
 from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.simulate import simulate
 from meterd.cli.usage import usage
 
 
@@ -19,6 +20,6 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace, simulate):
     cli.add_command(command)
 cli.add_command(influx)
