@@ -62,9 +62,9 @@ class FakeServer:
         if path == "/v1/events" and method == "POST":
             return self.post_events(request)
         if path.startswith("/v1/customers"):
-            return self.customers_route(request, path[len("/v1/customers"):].strip("/"))
+            return self.customers_route(request, path[len("/v1/customers") :].strip("/"))
         if path.startswith("/v1/meters"):
-            return self.meters_route(request, path[len("/v1/meters"):].strip("/"))
+            return self.meters_route(request, path[len("/v1/meters") :].strip("/"))
         if path == "/readyz":
             return httpx.Response(200, json={"ok": True})
         return problem(404, "no route")
@@ -93,8 +93,12 @@ class FakeServer:
             event = parse_event(record, now=now_ms())
         except InvalidInput as exc:
             self.rejections.append({"id": len(self.rejections) + 1, "raw": json.dumps(record)})
-            return {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
-                    "outcome": "rejected", "errors": [e.as_dict() for e in exc.errors]}
+            return {
+                "index": index,
+                "id": record.get("id") if isinstance(record, dict) else None,
+                "outcome": "rejected",
+                "errors": [e.as_dict() for e in exc.errors],
+            }
         known = self.fingerprints.get(event.id)
         if known is None:
             self.events[event.id] = event
@@ -116,8 +120,14 @@ class FakeServer:
             body = json.loads(request.content)
             if body["id"] in self.customers:
                 return problem(409, "customer exists")
-            self.customers[body["id"]] = customer = {"name": None, "email": None, "traits": {}, "enabled": True,
-                                                     **body, "created_at": format_ms(now_ms())}
+            self.customers[body["id"]] = customer = {
+                "name": None,
+                "email": None,
+                "traits": {},
+                "enabled": True,
+                **body,
+                "created_at": format_ms(now_ms()),
+            }
             return httpx.Response(201, json=customer)
         if not key:
             items = sorted(self.customers.values(), key=lambda c: c["id"])
@@ -143,8 +153,14 @@ class FakeServer:
         return httpx.Response(200, json=self.meters[key])
 
 
-def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> httpx.Response:
-    body = {"type": f"/problems/{'invalid_input' if status == 422 else 'error'}", "title": "error",
-            "status": status, "detail": detail, "errors": errors or []}
+def problem(
+    status: int, detail: str, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    body = {
+        "type": f"/problems/{'invalid_input' if status == 422 else 'error'}",
+        "title": "error",
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
     return httpx.Response(status, json=body, headers={"content-type": "application/problem+json", **(headers or {})})

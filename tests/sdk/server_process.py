@@ -79,12 +79,21 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         if self.database is not None:
-            command = [sys.executable, "-m", "meterd", "serve", "--database", str(self.database),
-                       "--port", str(self.port)]
+            command = [
+                sys.executable,
+                "-m",
+                "meterd",
+                "serve",
+                "--database",
+                str(self.database),
+                "--port",
+                str(self.port),
+            ]
         else:
             command = [sys.executable, "-c", MEMORY_LAUNCHER, str(self.port)]
-        self.process = process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                  text=True, start_new_session=True)
+        self.process = process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -31,8 +31,9 @@ def test_async_client_has_the_same_methods() -> None:
 async def test_meter_batches_and_retries_in_the_loop(fake: FakeServer) -> None:
     fake.faults.extend([503, httpx.ConnectError("refused")])
     seen: list[Exception] = []
-    async with meterd.AsyncClient("http://fake", "k", transport=fake.transport(), retry=FAST_RETRY,
-                                  on_error=lambda e, r: seen.append(e)) as client:
+    async with meterd.AsyncClient(
+        "http://fake", "k", transport=fake.transport(), retry=FAST_RETRY, on_error=lambda e, r: seen.append(e)
+    ) as client:
         for i in range(3000):
             client.meter("m", i, "c")
         client.meter("m", 1, "c", id="x", time=1714521600)
@@ -46,8 +47,12 @@ async def test_meter_batches_and_retries_in_the_loop(fake: FakeServer) -> None:
 
 async def test_aclose_is_bounded_and_counts_what_it_could_not_send(fake: FakeServer) -> None:
     fake.faults.extend([httpx.ConnectError("refused")] * 10_000)
-    client = meterd.AsyncClient("http://fake", "k", transport=fake.transport(),
-                                retry=RetryPolicy(base=0.05, cap=0.05, max_attempts=None, max_elapsed=30))
+    client = meterd.AsyncClient(
+        "http://fake",
+        "k",
+        transport=fake.transport(),
+        retry=RetryPolicy(base=0.05, cap=0.05, max_attempts=None, max_elapsed=30),
+    )
     for _ in range(5):
         client.meter("m", 1, "c")
     started = asyncio.get_running_loop().time()

@@ -68,8 +68,9 @@ for i in range(1234):
 
 
 def test_interpreter_exit_flushes_within_the_shutdown_timeout() -> None:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(EXIT_SCRIPT)], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(EXIT_SCRIPT)], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == "1234"
 
 

@@ -38,9 +38,13 @@ async def test_every_operation_in_process(served: Served) -> None:
         }
         csv = await client.query_csv("api_calls", FROM, TO, window="day", time_zone="Europe/Berlin")
         assert csv.splitlines()[0] == "meter,start,end,value"
-        answer = await client.ingest([{"id": "one", "meter": "m", "customer": "c", "time": MAY, "value": 2},
-                                      {"id": "one", "meter": "m", "customer": "c", "time": MAY, "value": 2},
-                                      {"meter": "m", "customer": "c", "value": "x"}])
+        answer = await client.ingest(
+            [
+                {"id": "one", "meter": "m", "customer": "c", "time": MAY, "value": 2},
+                {"id": "one", "meter": "m", "customer": "c", "time": MAY, "value": 2},
+                {"meter": "m", "customer": "c", "value": "x"},
+            ]
+        )
         assert [r.outcome for r in answer.results] == ["accepted", "duplicate", "rejected"]
         assert answer.results[2].errors[0].path == "value"
         assert (await client.get_event("one")).event.value == 2.0
@@ -71,7 +75,8 @@ async def test_every_operation_in_process(served: Served) -> None:
         assert any(c.outcome == "rejected" for c in status.counts)
         rejections = await client.list_rejections()
         assert rejections.items and await client.delete_rejections([r.id for r in rejections.items]) == len(
-            rejections.items)
+            rejections.items
+        )
         with pytest.raises(meterd.errors.UnprocessableError) as caught:
             await client.query("api_calls", TO, FROM)
         assert caught.value.errors[0].path == "to"
@@ -80,6 +85,7 @@ async def test_every_operation_in_process(served: Served) -> None:
 
 def test_sync_client_from_8_threads_against_a_live_server(live_server: LiveServer) -> None:
     with meterd.Client(live_server.url, live_server.admin_key) as client:
+
         def work(thread: int) -> None:
             for i in range(2500):
                 client.meter(f"m{thread % 3}", i % 5 + 1, f"c{i % 7}", time=MAY)
@@ -93,8 +99,11 @@ def test_sync_client_from_8_threads_against_a_live_server(live_server: LiveServe
         stats = client.stats()
         assert (stats.enqueued, stats.accepted, stats.dropped) == (20_000, 20_000, {})
         per_thread = sum(i % 5 + 1 for i in range(2500))
-        expected = {"m0": (3.0 * per_thread, 7500.0), "m1": (3.0 * per_thread, 7500.0),
-                    "m2": (2.0 * per_thread, 5000.0)}
+        expected = {
+            "m0": (3.0 * per_thread, 7500.0),
+            "m1": (3.0 * per_thread, 7500.0),
+            "m2": (2.0 * per_thread, 5000.0),
+        }
         assert totals(client, ["m0", "m1", "m2"]) == expected
         with pytest.raises(meterd.errors.AuthenticationError):
             meterd.Client(live_server.url, "mk_nope_nope").list_meters()
@@ -122,8 +131,10 @@ def test_against_a_server_process(server_process: ServerProcess) -> None:
 
 def test_every_typed_operation_of_the_sync_client(live_server: LiveServer) -> None:
     with meterd.Client(live_server.url, live_server.admin_key) as client:
-        answer = client.ingest([{"id": f"e{i}", "meter": "api_calls", "customer": "acme", "time": MAY, "value": i}
-                                for i in range(5)] + [{"meter": "api_calls", "customer": "acme", "value": None}])
+        answer = client.ingest(
+            [{"id": f"e{i}", "meter": "api_calls", "customer": "acme", "time": MAY, "value": i} for i in range(5)]
+            + [{"meter": "api_calls", "customer": "acme", "value": None}]
+        )
         assert answer.counts == {"accepted": 5, "duplicate": 0, "conflict": 0, "rejected": 1}
         assert [e.id for e in client.iter_events(meter="api_calls", page_size=2)] == [f"e{i}" for i in range(5)]
         assert client.list_events(customer="acme", start=MAY, end=datetime(2024, 6, 1, tzinfo=UTC)).items

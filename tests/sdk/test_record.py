@@ -21,21 +21,35 @@ NOW = 1_700_000_000_000
 names = st.one_of(
     st.sampled_from(["api_calls", "acme", "a.b:c-d/e@f_g", "x" * 128, "x" * 129, "", " lead", "-x", "bad name", "é"]),
     st.text(min_size=0, max_size=10),
-    st.integers(), st.none(),
+    st.integers(),
+    st.none(),
 )
 values = st.one_of(
-    st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
-    st.just(10**400), st.text(max_size=3),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.just(10**400),
+    st.text(max_size=3),
 )
 times = st.one_of(
-    st.none(), st.integers(-10, 300_000_000_000), st.floats(-1e3, 1e12), st.booleans(),
+    st.none(),
+    st.integers(-10, 300_000_000_000),
+    st.floats(-1e3, 1e12),
+    st.booleans(),
     st.sampled_from(["2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123+02:00", "2024-05-01T12:00:00", "nope", ""]),
     st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2001, 1, 1)),
 )
 scalars = st.one_of(st.text(max_size=5), st.integers(), st.floats(), st.booleans(), st.none(), st.lists(st.none()))
-dims = st.one_of(st.none(), st.dictionaries(st.text(max_size=70), scalars, max_size=4), st.just([]), st.just("x"),
-                 st.just({"k": "v" * 1025}), st.dictionaries(st.integers(), st.none(), max_size=2))
+dims = st.one_of(
+    st.none(),
+    st.dictionaries(st.text(max_size=70), scalars, max_size=4),
+    st.just([]),
+    st.just("x"),
+    st.just({"k": "v" * 1025}),
+    st.dictionaries(st.integers(), st.none(), max_size=2),
+)
 
 
 def wire_time(value: object) -> object:
@@ -49,8 +63,15 @@ def test_builder_accepts_exactly_what_the_server_accepts(
 ) -> None:
     builder = RecordBuilder()
     for _ in range(2):  # the second round runs the fast path with the names cached
-        data = {"id": event_id, "meter": meter, "customer": customer, "time": wire_time(time), "value": value,
-                "dimensions": dimensions, "end_time": wire_time(end_time)}
+        data = {
+            "id": event_id,
+            "meter": meter,
+            "customer": customer,
+            "time": wire_time(time),
+            "value": value,
+            "dimensions": dimensions,
+            "end_time": wire_time(end_time),
+        }
         try:
             server = parse_event(data, now=NOW) if not _huge(value) else None
         except InvalidInput as exc:
@@ -68,7 +89,12 @@ def test_builder_accepts_exactly_what_the_server_accepts(
         assert server is not None
         parsed = parse_event(json.loads(encode(record)), now=NOW)
         assert (parsed.meter, parsed.customer, parsed.value, parsed.dimensions, parsed.end_time) == (
-            server.meter, server.customer, server.value, server.dimensions, server.end_time)
+            server.meter,
+            server.customer,
+            server.value,
+            server.dimensions,
+            server.end_time,
+        )
         if time is not None:
             assert parsed.time == server.time
         if event_id is not None:
@@ -99,8 +125,10 @@ def test_times_keep_milliseconds_and_naive_datetimes_are_refused() -> None:
     when = datetime(2024, 5, 1, 12, 0, 0, 123999, tzinfo=timezone(timedelta(hours=2)))
     record = builder.build("m", 1, "c", time=when)
     assert json.loads(encode(record))["time"] == "2024-05-01T10:00:00.123Z"
-    assert builder.build("m", 1, "c", time=1714521600.123)[3] == parse_event(
-        {"meter": "m", "customer": "c", "time": 1714521600.123}, now=0).time
+    assert (
+        builder.build("m", 1, "c", time=1714521600.123)[3]
+        == parse_event({"meter": "m", "customer": "c", "time": 1714521600.123}, now=0).time
+    )
     with pytest.raises(InvalidInput):
         builder.build("m", 1, "c", time=datetime(2024, 5, 1))
     with pytest.raises(InvalidInput):

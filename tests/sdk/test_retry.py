@@ -37,8 +37,9 @@ def response(status: int, body: Any = None, headers: dict[str, str] | None = Non
 
 def results_for(body: bytes, only: set[int] | None = None) -> httpx.Response:
     records = json.loads(body)
-    results = [{"index": i, "id": r["id"], "outcome": "accepted"} for i, r in enumerate(records)
-               if only is None or i in only]
+    results = [
+        {"index": i, "id": r["id"], "outcome": "accepted"} for i, r in enumerate(records) if only is None or i in only
+    ]
     return response(200, {"results": results, "counts": {"accepted": len(results)}})
 
 
@@ -78,9 +79,23 @@ def test_attempt_and_time_limits() -> None:
 
 @pytest.mark.parametrize(
     ("status", "retry"),
-    [(408, True), (425, True), (429, True), (500, True), (502, True), (503, True), (504, True),
-     (400, False), (401, False), (403, False), (404, False), (409, False), (413, False), (422, False),
-     (501, False)],
+    [
+        (408, True),
+        (425, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (409, False),
+        (413, False),
+        (422, False),
+        (501, False),
+    ],
 )
 def test_retry_classification(status: int, retry: bool) -> None:
     assert retryable_status(status) is retry
@@ -88,8 +103,19 @@ def test_retry_classification(status: int, retry: bool) -> None:
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("5", 5.0), ("0.25", 0.25), (" 3 ", 3.0), ("-4", 0.0), ("soon", None), ("", None), ("nan", None),
-     ("inf", None), (None, None), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0), ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0)],
+    [
+        ("5", 5.0),
+        ("0.25", 0.25),
+        (" 3 ", 3.0),
+        ("-4", 0.0),
+        ("soon", None),
+        ("", None),
+        ("nan", None),
+        ("inf", None),
+        (None, None),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+    ],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
@@ -145,8 +171,9 @@ def test_call_flow_honours_retry_after() -> None:
     assert [s.seconds for s in steps if isinstance(s, Sleep)] == [7.0]
 
 
-@pytest.mark.parametrize(("status", "error"), [(404, NotFoundError), (401, AuthenticationError),
-                                               (422, UnprocessableError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(404, NotFoundError), (401, AuthenticationError), (422, UnprocessableError)]
+)
 def test_call_flow_raises_client_errors_without_retrying(status: int, error: type[Exception]) -> None:
     clock = FakeClock()
     flow = call_flow(retrier(clock), True)
@@ -212,9 +239,7 @@ def test_only_records_without_an_answer_are_resent() -> None:
 def test_server_errors_resend_the_whole_pending_batch() -> None:
     clock = FakeClock()
     answers = iter([response(503), TransportError("reset"), None])
-    delivery, sent = drive_batch(
-        batch_flow(BODIES, retrier(clock)), lambda b: next(answers) or results_for(b), clock
-    )
+    delivery, sent = drive_batch(batch_flow(BODIES, retrier(clock)), lambda b: next(answers) or results_for(b), clock)
     assert [len(ids(b)) for b in sent] == [6, 6, 6]
     assert all(r is not None and r.outcome == "accepted" for r in delivery.results)
     assert delivery.retries == 2

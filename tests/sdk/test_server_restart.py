@@ -76,8 +76,7 @@ def test_server_killed_and_restarted_mid_run(tmp_path: Path, spooled: bool, stor
         assert stats.retried > 0, "the outage was not noticed"
         assert outage and outage[0] < client.retry.max_elapsed  # type: ignore[operator]
         sums = {r.meter: r.value for r in client.query(["m0", "m1", "m2", "m3"], FROM, TO, aggregation="sum").rows}
-        counts = {r.meter: r.value for r in client.query(["m0", "m1", "m2", "m3"], FROM, TO,
-                                                         aggregation="count").rows}
+        counts = {r.meter: r.value for r in client.query(["m0", "m1", "m2", "m3"], FROM, TO, aggregation="count").rows}
         assert {m: (sums[m], counts[m]) for m in sums} == expected_totals()
         assert sum(counts.values()) == TOTAL
     finally:

@@ -13,15 +13,33 @@ from tests.conftest import LiveServer
 
 
 def run(live_server: LiveServer, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["simulate", "--url", live_server.url, "--api-key", live_server.admin_key,
-                                      *args])
+    result = CliRunner().invoke(cli, ["simulate", "--url", live_server.url, "--api-key", live_server.admin_key, *args])
     return result.exit_code, result.output
 
 
 def test_simulate_reports_what_the_server_did(live_server: LiveServer) -> None:
-    code, output = run(live_server, "--meter", "api_calls", "--meter", "storage", "--customers", "5",
-                       "--dimension", "region=eu|us", "--value", "1-9", "--total", "3000", "--threads", "3",
-                       "--duplicates", "0.1", "--seed", "7", "--json")
+    code, output = run(
+        live_server,
+        "--meter",
+        "api_calls",
+        "--meter",
+        "storage",
+        "--customers",
+        "5",
+        "--dimension",
+        "region=eu|us",
+        "--value",
+        "1-9",
+        "--total",
+        "3000",
+        "--threads",
+        "3",
+        "--duplicates",
+        "0.1",
+        "--seed",
+        "7",
+        "--json",
+    )
     assert code == 0, output
     summary = json.loads(output)
     assert summary["sent"] == 3000 and summary["dropped"] == {} and summary["rejected"] == 0

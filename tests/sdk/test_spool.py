@@ -80,8 +80,12 @@ import time; time.sleep(60)
 def test_sigkill_of_the_host_process_loses_nothing(tmp_path: Path, fake: FakeServer, make_client: Make) -> None:
     path, count = tmp_path / "spool.db", 3000
     dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens: every send fails
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), dead_url, str(path), str(count)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), dead_url, str(path), str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "metered"
     os.killpg(process.pid, signal.SIGKILL)
@@ -132,9 +136,7 @@ def test_data_errors_leave_the_spool_and_wrong_keys_do_not(tmp_path: Path, fake:
     assert rows(path) == 0 and fake.total() == 2
 
 
-def test_a_spool_that_cannot_be_written_counts_the_loss_instead_of_raising(
-    tmp_path: Path, make_client: Make
-) -> None:
+def test_a_spool_that_cannot_be_written_counts_the_loss_instead_of_raising(tmp_path: Path, make_client: Make) -> None:
     client = make_client(spool_path=str(tmp_path / "s.db"))
     assert client.spool is not None
     client.spool._db.close()  # as if the disk went away

@@ -57,8 +57,16 @@ def generate(plan: Plan, thread: int, count: int) -> list[Event]:
             continue
         dims = {key: rng.choice(choices) for key, choices in plan.dimensions.items()}
         event_id = "%032x" % rng.getrandbits(128)  # noqa: UP031
-        out.append((rng.choice(plan.meters), float(rng.randint(plan.low, plan.high)), rng.choice(plan.customers),
-                    datetime.now(UTC), dims, event_id))
+        out.append(
+            (
+                rng.choice(plan.meters),
+                float(rng.randint(plan.low, plan.high)),
+                rng.choice(plan.customers),
+                datetime.now(UTC),
+                dims,
+                event_id,
+            )
+        )
     return out
 
 
@@ -78,10 +86,18 @@ def produce(client: meterd.Client, events: list[Event], rate: float, errors: lis
 
 
 def summary(stats: meterd.SenderStats, elapsed: float) -> dict[str, Any]:
-    return {"sent": stats.enqueued, "accepted": stats.accepted, "duplicates": stats.duplicate,
-            "rejected": stats.rejected, "conflicts": stats.conflict, "retried": stats.retried,
-            "dropped": dict(stats.dropped), "pending": stats.pending, "elapsed_seconds": round(elapsed, 3),
-            "events_per_second": round((stats.accepted + stats.duplicate) / elapsed, 1) if elapsed else 0.0}
+    return {
+        "sent": stats.enqueued,
+        "accepted": stats.accepted,
+        "duplicates": stats.duplicate,
+        "rejected": stats.rejected,
+        "conflicts": stats.conflict,
+        "retried": stats.retried,
+        "dropped": dict(stats.dropped),
+        "pending": stats.pending,
+        "elapsed_seconds": round(elapsed, 3),
+        "events_per_second": round((stats.accepted + stats.duplicate) / elapsed, 1) if elapsed else 0.0,
+    }
 
 
 def run(client: meterd.Client, plan: Plan, show_progress: bool) -> tuple[dict[str, Any], list[str]]:
@@ -90,8 +106,10 @@ def run(client: meterd.Client, plan: Plan, show_progress: bool) -> tuple[dict[st
     work = [generate(plan, t, n) for t, n in enumerate(shares)]
     errors: list[str] = []
     started = time.monotonic()
-    producers = [threading.Thread(target=produce, args=(client, events, plan.rate / plan.threads, errors),
-                                  name=f"simulate-{t}") for t, events in enumerate(work)]
+    producers = [
+        threading.Thread(target=produce, args=(client, events, plan.rate / plan.threads, errors), name=f"simulate-{t}")
+        for t, events in enumerate(work)
+    ]
     for thread in producers:
         thread.start()
     watch(client, producers, plan.total, show_progress)
@@ -103,8 +121,13 @@ def watch(client: meterd.Client, producers: list[threading.Thread], total: int, 
     """Follow delivery on a progress bar until the producers are done and the queue is sent."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("delivered"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} ev/s"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("delivered"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} ev/s"),
+        TimeElapsedColumn(),
+    )
     started = time.monotonic()
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
         task = progress.add_task("simulate", total=total, rate="0")
@@ -123,30 +146,80 @@ def watch(client: meterd.Client, producers: list[threading.Thread], total: int, 
 @click.command()
 @click.option("--url", envvar="METERD_URL", default="http://127.0.0.1:8080", show_default=True)
 @click.option("--api-key", envvar="METERD_API_KEY", required=True, help="Or METERD_API_KEY.")
-@click.option("--meter", "meters", multiple=True, default=("api_calls",), show_default=True,
-              help="A meter to use (repeat for several).")
+@click.option(
+    "--meter",
+    "meters",
+    multiple=True,
+    default=("api_calls",),
+    show_default=True,
+    help="A meter to use (repeat for several).",
+)
 @click.option("--customers", type=click.IntRange(1), default=10, show_default=True, help="How many customers.")
 @click.option("--customer-prefix", default="customer-", show_default=True)
-@click.option("--dimension", "dimensions", multiple=True, metavar="KEY=V1|V2",
-              help="A dimension and the values to choose from (repeatable).")
-@click.option("--value", "values", default="1", show_default=True, metavar="N or LOW-HIGH",
-              help="Value of each event, or an integer range to draw from.")
+@click.option(
+    "--dimension",
+    "dimensions",
+    multiple=True,
+    metavar="KEY=V1|V2",
+    help="A dimension and the values to choose from (repeatable).",
+)
+@click.option(
+    "--value",
+    "values",
+    default="1",
+    show_default=True,
+    metavar="N or LOW-HIGH",
+    help="Value of each event, or an integer range to draw from.",
+)
 @click.option("--total", type=click.IntRange(1), default=10_000, show_default=True, help="Events to meter.")
-@click.option("--rate", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Events per second over all threads (0: as fast as possible).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Events per second over all threads (0: as fast as possible).",
+)
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--duplicates", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of events resent exactly (the server answers duplicate).")
+@click.option(
+    "--duplicates",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of events resent exactly (the server answers duplicate).",
+)
 @click.option("--spool", type=click.Path(dir_okay=False), default=None, help="Use a durable spool file.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (and no progress bar).")
-def simulate(url: str, api_key: str, meters: tuple[str, ...], customers: int, customer_prefix: str,
-             dimensions: tuple[str, ...], values: str, total: int, rate: float, threads: int, duplicates: float,
-             spool: str | None, seed: int | None, as_json: bool) -> None:
+def simulate(
+    url: str,
+    api_key: str,
+    meters: tuple[str, ...],
+    customers: int,
+    customer_prefix: str,
+    dimensions: tuple[str, ...],
+    values: str,
+    total: int,
+    rate: float,
+    threads: int,
+    duplicates: float,
+    spool: str | None,
+    seed: int | None,
+    as_json: bool,
+) -> None:
     """Generate usage with the SDK and report what the server did with it."""
     low, high = parse_values(values)
-    plan = Plan(tuple(meters), tuple(f"{customer_prefix}{i}" for i in range(customers)),
-                dict(parse_dimension(d) for d in dimensions), low, high, total, rate, threads, duplicates, seed)
+    plan = Plan(
+        tuple(meters),
+        tuple(f"{customer_prefix}{i}" for i in range(customers)),
+        dict(parse_dimension(d) for d in dimensions),
+        low,
+        high,
+        total,
+        rate,
+        threads,
+        duplicates,
+        seed,
+    )
     try:
         client = meterd.Client(url, api_key, spool_path=spool, batching=meterd.Batching(max_queue_size=total + 1))
     except meterd.MeterdError as exc:

@@ -40,8 +40,9 @@ T = TypeVar("T")
 TimeArg = ops.TimeArg
 
 
-async def adrive(flow: Generator[Step, Reply, T], send: Callable[[Send], Awaitable[Reply]],
-                 sleep: Callable[[float], Awaitable[bool]]) -> T:
+async def adrive(
+    flow: Generator[Step, Reply, T], send: Callable[[Send], Awaitable[Reply]], sleep: Callable[[float], Awaitable[bool]]
+) -> T:
     """Run a flow (see ``_flow``) with awaited I/O."""
     try:
         step = next(flow)
@@ -80,16 +81,30 @@ class AsyncClient(ClientBase):
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._transport = transport
-        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries, retry=retry,
-                         batching=batching, spool_path=spool_path, spool_max_bytes=spool_max_bytes,
-                         spool_full=spool_full, on_error=on_error, send=send, limits=limits)
+        super().__init__(
+            base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            batching=batching,
+            spool_path=spool_path,
+            spool_max_bytes=spool_max_bytes,
+            spool_full=spool_full,
+            on_error=on_error,
+            send=send,
+            limits=limits,
+        )
 
     def _setup(self, fork: bool) -> None:
         super()._setup(fork)
-        self._http = httpx.AsyncClient(base_url=self.connection.base_url, headers=self.connection.headers(),
-                                       timeout=self.connection.timeout, transport=self._transport)
-        self._sender = AsyncSender(self.spool or self.queue, self._deliver, self.batching, self.counters,
-                                   self.on_error)
+        self._http = httpx.AsyncClient(
+            base_url=self.connection.base_url,
+            headers=self.connection.headers(),
+            timeout=self.connection.timeout,
+            transport=self._transport,
+        )
+        self._sender = AsyncSender(self.spool or self.queue, self._deliver, self.batching, self.counters, self.on_error)
 
     def _kick(self) -> None:
         self._sender.kick()
@@ -109,8 +124,9 @@ class AsyncClient(ClientBase):
         return await adrive(batch_flow(bodies, retrier, persistent=persistent), self._post_events, sleep)
 
     async def _post_events(self, step: Send) -> Reply:
-        request = self._http.build_request("POST", "/v1/events", content=step.body,
-                                           headers={"Content-Type": "application/json"})
+        request = self._http.build_request(
+            "POST", "/v1/events", content=step.body, headers={"Content-Type": "application/json"}
+        )
         return await self._exchange(request)
 
     async def _exchange(self, request: httpx.Request) -> Reply:
@@ -140,8 +156,9 @@ class AsyncClient(ClientBase):
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     def __del__(self) -> None:
@@ -150,16 +167,20 @@ class AsyncClient(ClientBase):
         except Exception:  # a half-built client or interpreter teardown: nothing useful to say
             return
         if unsent:
-            warnings.warn("meterd.AsyncClient was never closed: use `async with` or `await client.aclose()`",
-                          ResourceWarning, stacklevel=1)
+            warnings.warn(
+                "meterd.AsyncClient was never closed: use `async with` or `await client.aclose()`",
+                ResourceWarning,
+                stacklevel=1,
+            )
 
     # typed operations -------------------------------------------------------------------------------------
     async def _run(self, call: ops.Call[T]) -> T:
         headers = {"Accept": call.accept}
         if call.content_type:
             headers["Content-Type"] = call.content_type
-        request = self._http.build_request(call.method, call.path, params=call.params or None, headers=headers,
-                                           json=call.body, content=call.content)
+        request = self._http.build_request(
+            call.method, call.path, params=call.params or None, headers=headers, json=call.body, content=call.content
+        )
         retrier = Retrier(self.call_retry, self.budget)
 
         async def send(_: Send) -> Reply:
@@ -172,19 +193,44 @@ class AsyncClient(ClientBase):
         """Send native records now and return one result per record (datetimes are converted)."""
         return await self._run(ops.ingest(events))
 
-    async def list_events(self, *, meter: str | None = None, customer: str | None = None, start: TimeArg = None,
-                          end: TimeArg = None, status: str | None = None, surface: str | None = None,
-                          limit: int = 100, cursor: str | None = None) -> Page[Event]:
+    async def list_events(
+        self,
+        *,
+        meter: str | None = None,
+        customer: str | None = None,
+        start: TimeArg = None,
+        end: TimeArg = None,
+        status: str | None = None,
+        surface: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Event]:
         return await self._run(ops.list_events(meter, customer, start, end, status, surface, limit, cursor))
 
-    async def iter_events(self, *, meter: str | None = None, customer: str | None = None, start: TimeArg = None,
-                          end: TimeArg = None, status: str | None = None, surface: str | None = None,
-                          page_size: int = 1000) -> AsyncIterator[Event]:
+    async def iter_events(
+        self,
+        *,
+        meter: str | None = None,
+        customer: str | None = None,
+        start: TimeArg = None,
+        end: TimeArg = None,
+        status: str | None = None,
+        surface: str | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[Event]:
         """Every matching event, following cursors."""
         cursor: str | None = None
         while True:
-            page = await self.list_events(meter=meter, customer=customer, start=start, end=end, status=status,
-                                          surface=surface, limit=page_size, cursor=cursor)
+            page = await self.list_events(
+                meter=meter,
+                customer=customer,
+                start=start,
+                end=end,
+                status=status,
+                surface=surface,
+                limit=page_size,
+                cursor=cursor,
+            )
             for event in page.items:
                 yield event
             if page.next_cursor is None:
@@ -197,8 +243,9 @@ class AsyncClient(ClientBase):
     async def void_event(self, event_id: str, reason: str, *, surface: str = "native") -> CorrectionResult:
         return await self._run(ops.void_event(event_id, reason, surface))
 
-    async def amend_event(self, event_id: str, reason: str, changes: Mapping[str, Any], *,
-                          surface: str = "native") -> CorrectionResult:
+    async def amend_event(
+        self, event_id: str, reason: str, changes: Mapping[str, Any], *, surface: str = "native"
+    ) -> CorrectionResult:
         return await self._run(ops.amend_event(event_id, reason, changes, surface))
 
     async def query(self, meters: Sequence[str] | str, start: TimeArg, end: TimeArg, **options: Any) -> QueryResult:
@@ -208,8 +255,15 @@ class AsyncClient(ClientBase):
     async def query_csv(self, meters: Sequence[str] | str, start: TimeArg, end: TimeArg, **options: Any) -> str:
         return await self._run(ops.query_csv(ops.query_body(meters, start, end, **options)))
 
-    async def create_customer(self, id: str, *, name: str | None = None, email: str | None = None,
-                              traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
+    async def create_customer(
+        self,
+        id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        traits: Mapping[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Customer:
         return await self._run(ops.create_customer(ops.customer_body(id, name, email, traits, enabled)))
 
     async def get_customer(self, id: str) -> Customer:
@@ -218,15 +272,29 @@ class AsyncClient(ClientBase):
     async def list_customers(self, *, limit: int = 100, cursor: str | None = None) -> Page[Customer]:
         return await self._run(ops.list_customers(limit, cursor))
 
-    async def update_customer(self, id: str, *, name: str | None = None, email: str | None = None,
-                              traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
+    async def update_customer(
+        self,
+        id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        traits: Mapping[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Customer:
         return await self._run(ops.update_customer(id, ops.customer_body(None, name, email, traits, enabled)))
 
     async def delete_customer(self, id: str) -> None:
         await self._run(ops.delete_customer(id))
 
-    async def create_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
-                           description: str | None = None, unique_dimension: str | None = None) -> Meter:
+    async def create_meter(
+        self,
+        key: str,
+        *,
+        aggregation: str | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+        unique_dimension: str | None = None,
+    ) -> Meter:
         body = ops.meter_body(key, aggregation, unit, description, unique_dimension)
         return await self._run(ops.create_meter(body))
 
@@ -236,8 +304,15 @@ class AsyncClient(ClientBase):
     async def list_meters(self) -> list[Meter]:
         return await self._run(ops.list_meters())
 
-    async def update_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
-                           description: str | None = None, unique_dimension: str | None = None) -> Meter:
+    async def update_meter(
+        self,
+        key: str,
+        *,
+        aggregation: str | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+        unique_dimension: str | None = None,
+    ) -> Meter:
         body = ops.meter_body(None, aggregation, unit, description, unique_dimension)
         return await self._run(ops.update_meter(key, body))
 
@@ -256,8 +331,9 @@ class AsyncClient(ClientBase):
     async def ingest_status(self, *, start: TimeArg = None, end: TimeArg = None) -> IngestStatus:
         return await self._run(ops.ingest_status(start, end))
 
-    async def list_rejections(self, *, surface: str | None = None, limit: int = 100,
-                              cursor: str | None = None) -> Page[Rejection]:
+    async def list_rejections(
+        self, *, surface: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[Rejection]:
         return await self._run(ops.list_rejections(surface, limit, cursor))
 
     async def delete_rejections(self, ids: Sequence[int | str]) -> int:

@@ -26,8 +26,9 @@ AsyncDeliver = Callable[[list[str], Callable[[float], Awaitable[bool]]], Awaitab
 class AsyncSender:
     """The sender task of one :class:`~meterd.AsyncClient`."""
 
-    def __init__(self, queue: Source, deliver: AsyncDeliver, batching: Batching, counters: Counters,
-                 on_error: OnError | None) -> None:
+    def __init__(
+        self, queue: Source, deliver: AsyncDeliver, batching: Batching, counters: Counters, on_error: OnError | None
+    ) -> None:
         self.queue, self.batching, self.counters, self.on_error = queue, batching, counters, on_error
         self._deliver = deliver
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -48,8 +49,9 @@ class AsyncSender:
         except RuntimeError:
             return
         self._loop, self._loop_thread = loop, threading.get_ident()
-        self._tasks = [loop.create_task(self._run(), name=f"meterd-sender-{n}")
-                       for n in range(self.batching.max_in_flight)]
+        self._tasks = [
+            loop.create_task(self._run(), name=f"meterd-sender-{n}") for n in range(self.batching.max_in_flight)
+        ]
         self.running = True
 
     def kick(self) -> None:

@@ -70,10 +70,20 @@ class Client(ClientBase):
     ) -> None:
         self._transport = transport
         self.sync_mode = sync_mode
-        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries, retry=retry,
-                         batching=batching, spool_path=spool_path if not sync_mode else None,
-                         spool_max_bytes=spool_max_bytes, spool_full=spool_full, on_error=on_error, send=send,
-                         limits=limits)
+        super().__init__(
+            base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            batching=batching,
+            spool_path=spool_path if not sync_mode else None,
+            spool_max_bytes=spool_max_bytes,
+            spool_full=spool_full,
+            on_error=on_error,
+            send=send,
+            limits=limits,
+        )
         if sync_mode:
             self._items = None
         register(self)
@@ -83,10 +93,15 @@ class Client(ClientBase):
 
     def _setup(self, fork: bool) -> None:
         super()._setup(fork)
-        self._http = httpx.Client(base_url=self.connection.base_url, headers=self.connection.headers(),
-                                  timeout=self.connection.timeout, transport=self._transport)
-        self._sender = ThreadSender(self.spool or self.queue, self._deliver, self.batching, self.counters,
-                                    self.on_error)
+        self._http = httpx.Client(
+            base_url=self.connection.base_url,
+            headers=self.connection.headers(),
+            timeout=self.connection.timeout,
+            transport=self._transport,
+        )
+        self._sender = ThreadSender(
+            self.spool or self.queue, self._deliver, self.batching, self.counters, self.on_error
+        )
 
     def _after_fork_in_child(self) -> None:
         self._setup(fork=True)
@@ -109,8 +124,9 @@ class Client(ClientBase):
         return drive(batch_flow(bodies, retrier, persistent=persistent), self._post_events, sleep)
 
     def _post_events(self, step: Send) -> Reply:
-        request = self._http.build_request("POST", "/v1/events", content=step.body,
-                                           headers={"Content-Type": "application/json"})
+        request = self._http.build_request(
+            "POST", "/v1/events", content=step.body, headers={"Content-Type": "application/json"}
+        )
         return self._exchange(request)
 
     def _exchange(self, request: httpx.Request) -> Reply:
@@ -130,8 +146,12 @@ class Client(ClientBase):
         error = delivery.error or next(iter(delivery.failed.values()), None)
         result = delivery.results[0]
         if result is not None and not result.stored:
-            raise EventRejected(f"the server answered {result.outcome} for event {result.id}",
-                                outcome=result.outcome, event_id=result.id, errors=list(result.errors))
+            raise EventRejected(
+                f"the server answered {result.outcome} for event {result.id}",
+                outcome=result.outcome,
+                event_id=result.id,
+                errors=list(result.errors),
+            )
         if error is not None:
             raise error
 
@@ -156,8 +176,9 @@ class Client(ClientBase):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # typed operations -------------------------------------------------------------------------------------
@@ -165,8 +186,9 @@ class Client(ClientBase):
         headers = {"Accept": call.accept}
         if call.content_type:
             headers["Content-Type"] = call.content_type
-        request = self._http.build_request(call.method, call.path, params=call.params or None, headers=headers,
-                                           json=call.body, content=call.content)
+        request = self._http.build_request(
+            call.method, call.path, params=call.params or None, headers=headers, json=call.body, content=call.content
+        )
         retrier = Retrier(self.call_retry, self.budget)
         response = drive(call_flow(retrier, call.idempotent), lambda _: self._exchange(request), _sleep)
         return call.parse(response)
@@ -175,19 +197,44 @@ class Client(ClientBase):
         """Send native records now and return one result per record (datetimes are converted)."""
         return self._run(ops.ingest(events))
 
-    def list_events(self, *, meter: str | None = None, customer: str | None = None, start: TimeArg = None,
-                    end: TimeArg = None, status: str | None = None, surface: str | None = None, limit: int = 100,
-                    cursor: str | None = None) -> Page[Event]:
+    def list_events(
+        self,
+        *,
+        meter: str | None = None,
+        customer: str | None = None,
+        start: TimeArg = None,
+        end: TimeArg = None,
+        status: str | None = None,
+        surface: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Event]:
         return self._run(ops.list_events(meter, customer, start, end, status, surface, limit, cursor))
 
-    def iter_events(self, *, meter: str | None = None, customer: str | None = None, start: TimeArg = None,
-                    end: TimeArg = None, status: str | None = None, surface: str | None = None,
-                    page_size: int = 1000) -> Iterator[Event]:
+    def iter_events(
+        self,
+        *,
+        meter: str | None = None,
+        customer: str | None = None,
+        start: TimeArg = None,
+        end: TimeArg = None,
+        status: str | None = None,
+        surface: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Event]:
         """Every matching event, following cursors."""
         cursor: str | None = None
         while True:
-            page = self.list_events(meter=meter, customer=customer, start=start, end=end, status=status,
-                                    surface=surface, limit=page_size, cursor=cursor)
+            page = self.list_events(
+                meter=meter,
+                customer=customer,
+                start=start,
+                end=end,
+                status=status,
+                surface=surface,
+                limit=page_size,
+                cursor=cursor,
+            )
             yield from page.items
             if page.next_cursor is None:
                 return
@@ -199,8 +246,9 @@ class Client(ClientBase):
     def void_event(self, event_id: str, reason: str, *, surface: str = "native") -> CorrectionResult:
         return self._run(ops.void_event(event_id, reason, surface))
 
-    def amend_event(self, event_id: str, reason: str, changes: Mapping[str, Any], *,
-                    surface: str = "native") -> CorrectionResult:
+    def amend_event(
+        self, event_id: str, reason: str, changes: Mapping[str, Any], *, surface: str = "native"
+    ) -> CorrectionResult:
         return self._run(ops.amend_event(event_id, reason, changes, surface))
 
     def query(self, meters: Sequence[str] | str, start: TimeArg, end: TimeArg, **options: Any) -> QueryResult:
@@ -212,8 +260,15 @@ class Client(ClientBase):
         """The same query answered as CSV text."""
         return self._run(ops.query_csv(ops.query_body(meters, start, end, **options)))
 
-    def create_customer(self, id: str, *, name: str | None = None, email: str | None = None,
-                        traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
+    def create_customer(
+        self,
+        id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        traits: Mapping[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Customer:
         return self._run(ops.create_customer(ops.customer_body(id, name, email, traits, enabled)))
 
     def get_customer(self, id: str) -> Customer:
@@ -222,15 +277,29 @@ class Client(ClientBase):
     def list_customers(self, *, limit: int = 100, cursor: str | None = None) -> Page[Customer]:
         return self._run(ops.list_customers(limit, cursor))
 
-    def update_customer(self, id: str, *, name: str | None = None, email: str | None = None,
-                        traits: Mapping[str, Any] | None = None, enabled: bool | None = None) -> Customer:
+    def update_customer(
+        self,
+        id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        traits: Mapping[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Customer:
         return self._run(ops.update_customer(id, ops.customer_body(None, name, email, traits, enabled)))
 
     def delete_customer(self, id: str) -> None:
         self._run(ops.delete_customer(id))
 
-    def create_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
-                     description: str | None = None, unique_dimension: str | None = None) -> Meter:
+    def create_meter(
+        self,
+        key: str,
+        *,
+        aggregation: str | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+        unique_dimension: str | None = None,
+    ) -> Meter:
         return self._run(ops.create_meter(ops.meter_body(key, aggregation, unit, description, unique_dimension)))
 
     def get_meter(self, key: str) -> Meter:
@@ -239,8 +308,15 @@ class Client(ClientBase):
     def list_meters(self) -> list[Meter]:
         return self._run(ops.list_meters())
 
-    def update_meter(self, key: str, *, aggregation: str | None = None, unit: str | None = None,
-                     description: str | None = None, unique_dimension: str | None = None) -> Meter:
+    def update_meter(
+        self,
+        key: str,
+        *,
+        aggregation: str | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+        unique_dimension: str | None = None,
+    ) -> Meter:
         body = ops.meter_body(None, aggregation, unit, description, unique_dimension)
         return self._run(ops.update_meter(key, body))
 
@@ -259,8 +335,9 @@ class Client(ClientBase):
     def ingest_status(self, *, start: TimeArg = None, end: TimeArg = None) -> IngestStatus:
         return self._run(ops.ingest_status(start, end))
 
-    def list_rejections(self, *, surface: str | None = None, limit: int = 100,
-                        cursor: str | None = None) -> Page[Rejection]:
+    def list_rejections(
+        self, *, surface: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[Rejection]:
         return self._run(ops.list_rejections(surface, limit, cursor))
 
     def delete_rejections(self, ids: Sequence[int | str]) -> int:

@@ -40,8 +40,9 @@ class Connection:
         env = os.environ if environ is None else environ
         url = base_url or env.get("METERD_URL") or ""
         if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"a base URL (http:// or https://) is needed: pass base_url or set METERD_URL, "
-                                     f"got {url!r}")
+            raise ConfigurationError(
+                f"a base URL (http:// or https://) is needed: pass base_url or set METERD_URL, got {url!r}"
+            )
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
         return cls(url.rstrip("/"), api_key or env.get("METERD_API_KEY") or None, timeout)

@@ -82,8 +82,12 @@ class RecordResult:
     @classmethod
     def parse(cls, data: Json) -> RecordResult:
         event_id = data.get("id")
-        return cls(int(data["index"]), event_id if isinstance(event_id, str) else None, str(data["outcome"]),
-                   field_errors(data.get("errors")))
+        return cls(
+            int(data["index"]),
+            event_id if isinstance(event_id, str) else None,
+            str(data["outcome"]),
+            field_errors(data.get("errors")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +122,20 @@ class Event:
 
     @classmethod
     def parse(cls, d: Json) -> Event:
-        return cls(str(d["id"]), str(d["meter"]), str(d["customer"]), _dt(d["time"]), float(d.get("value", 0.0)),
-                   dict(d.get("dimensions") or {}), parse_dt(d.get("end_time")), str(d.get("surface", "native")),
-                   str(d.get("status", "live")), parse_dt(d.get("ingested_at")), d.get("replaces"),
-                   d.get("replaced_by"))
+        return cls(
+            str(d["id"]),
+            str(d["meter"]),
+            str(d["customer"]),
+            _dt(d["time"]),
+            float(d.get("value", 0.0)),
+            dict(d.get("dimensions") or {}),
+            parse_dt(d.get("end_time")),
+            str(d.get("surface", "native")),
+            str(d.get("status", "live")),
+            parse_dt(d.get("ingested_at")),
+            d.get("replaces"),
+            d.get("replaced_by"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +153,16 @@ class Correction:
 
     @classmethod
     def parse(cls, d: Json) -> Correction:
-        return cls(d["id"], str(d["event_id"]), str(d.get("surface", "native")), str(d["action"]),
-                   str(d.get("reason", "")), d.get("key_id"), parse_dt(d.get("created_at")), d.get("replacement_id"))
+        return cls(
+            d["id"],
+            str(d["event_id"]),
+            str(d.get("surface", "native")),
+            str(d["action"]),
+            str(d.get("reason", "")),
+            d.get("key_id"),
+            parse_dt(d.get("created_at")),
+            d.get("replacement_id"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +202,13 @@ class QueryRow:
     @classmethod
     def parse(cls, d: Json) -> QueryRow:
         value = d.get("value")
-        return cls(str(d["meter"]), _dt(d["start"]), _dt(d["end"]), dict(d.get("group") or {}),
-                   None if value is None else float(value))
+        return cls(
+            str(d["meter"]),
+            _dt(d["start"]),
+            _dt(d["end"]),
+            dict(d.get("group") or {}),
+            None if value is None else float(value),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +223,13 @@ class QueryResult:
 
     @classmethod
     def parse(cls, d: Json) -> QueryResult:
-        return cls(_dt(d["from"]), _dt(d["to"]), str(d.get("window", "none")), str(d.get("time_zone", "UTC")),
-                   [QueryRow.parse(r) for r in d.get("rows", [])])
+        return cls(
+            _dt(d["from"]),
+            _dt(d["to"]),
+            str(d.get("window", "none")),
+            str(d.get("time_zone", "UTC")),
+            [QueryRow.parse(r) for r in d.get("rows", [])],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +246,15 @@ class Customer:
 
     @classmethod
     def parse(cls, d: Json) -> Customer:
-        return cls(str(d["id"]), d.get("name"), d.get("email"), dict(d.get("traits") or {}),
-                   bool(d.get("enabled", True)), parse_dt(d.get("created_at")), parse_dt(d.get("updated_at")))
+        return cls(
+            str(d["id"]),
+            d.get("name"),
+            d.get("email"),
+            dict(d.get("traits") or {}),
+            bool(d.get("enabled", True)),
+            parse_dt(d.get("created_at")),
+            parse_dt(d.get("updated_at")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +270,14 @@ class Meter:
 
     @classmethod
     def parse(cls, d: Json) -> Meter:
-        return cls(str(d["key"]), str(d.get("aggregation", "sum")), d.get("unit"), d.get("description"),
-                   d.get("unique_dimension"), parse_dt(d.get("created_at")))
+        return cls(
+            str(d["key"]),
+            str(d.get("aggregation", "sum")),
+            d.get("unit"),
+            d.get("description"),
+            d.get("unique_dimension"),
+            parse_dt(d.get("created_at")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +293,14 @@ class ApiKey:
 
     @classmethod
     def parse(cls, d: Json) -> ApiKey:
-        return cls(str(d["id"]), str(d.get("name", "")), tuple(str(s) for s in d.get("scopes", [])),
-                   parse_dt(d.get("created_at")), parse_dt(d.get("last_used_at")), parse_dt(d.get("revoked_at")))
+        return cls(
+            str(d["id"]),
+            str(d.get("name", "")),
+            tuple(str(s) for s in d.get("scopes", [])),
+            parse_dt(d.get("created_at")),
+            parse_dt(d.get("last_used_at")),
+            parse_dt(d.get("revoked_at")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +331,17 @@ class Rejection:
 
     @classmethod
     def parse(cls, d: Json) -> Rejection:
-        return cls(d["id"], str(d.get("surface", "")), str(d.get("code", "")), str(d.get("message", "")),
-                   field_errors(d.get("errors")), str(d.get("raw", "")), d.get("meter"), d.get("event_id"),
-                   parse_dt(d.get("created_at")))
+        return cls(
+            d["id"],
+            str(d.get("surface", "")),
+            str(d.get("code", "")),
+            str(d.get("message", "")),
+            field_errors(d.get("errors")),
+            str(d.get("raw", "")),
+            d.get("meter"),
+            d.get("event_id"),
+            parse_dt(d.get("created_at")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,8 +375,17 @@ class IngestStatus:
 
     @classmethod
     def parse(cls, d: Json) -> IngestStatus:
-        counts = [IngestCount(str(c["meter"]), str(c["surface"]), str(c["outcome"]), int(c["count"]))
-                  for c in d.get("counts", [])]
-        groups = [RejectionGroup(str(g.get("surface", "")), str(g.get("message", "")), int(g.get("count", 0)),
-                                 [Rejection.parse(s) for s in g.get("samples", [])]) for g in d.get("rejections", [])]
+        counts = [
+            IngestCount(str(c["meter"]), str(c["surface"]), str(c["outcome"]), int(c["count"]))
+            for c in d.get("counts", [])
+        ]
+        groups = [
+            RejectionGroup(
+                str(g.get("surface", "")),
+                str(g.get("message", "")),
+                int(g.get("count", 0)),
+                [Rejection.parse(s) for s in g.get("samples", [])],
+            )
+            for g in d.get("rejections", [])
+        ]
         return cls(parse_dt(d.get("from")), parse_dt(d.get("to")), counts, groups)

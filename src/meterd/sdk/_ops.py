@@ -97,11 +97,18 @@ def ingest(events: Iterable[Mapping[str, Any]]) -> Call[IngestResponse]:
 
 
 def list_events(
-    meter: str | None, customer: str | None, start: TimeArg, end: TimeArg, status: str | None,
-    surface: str | None, limit: int, cursor: str | None,
+    meter: str | None,
+    customer: str | None,
+    start: TimeArg,
+    end: TimeArg,
+    status: str | None,
+    surface: str | None,
+    limit: int,
+    cursor: str | None,
 ) -> Call[Page[Event]]:
-    params = _params(meter=meter, customer=customer, from_=start, to=end, status=status, surface=surface,
-                     limit=limit, cursor=cursor)
+    params = _params(
+        meter=meter, customer=customer, from_=start, to=end, status=status, surface=surface, limit=limit, cursor=cursor
+    )
     return Call("GET", "/v1/events", _page_of(Event.parse), params)
 
 
@@ -110,28 +117,57 @@ def get_event(event_id: str, surface: str) -> Call[EventDetail]:
 
 
 def void_event(event_id: str, reason: str, surface: str) -> Call[CorrectionResult]:
-    return Call("POST", f"/v1/events/{seg(event_id)}/void", _json(CorrectionResult.parse), {"surface": surface},
-                {"reason": reason}, idempotent=False)
+    return Call(
+        "POST",
+        f"/v1/events/{seg(event_id)}/void",
+        _json(CorrectionResult.parse),
+        {"surface": surface},
+        {"reason": reason},
+        idempotent=False,
+    )
 
 
 def amend_event(event_id: str, reason: str, changes: Mapping[str, Any], surface: str) -> Call[CorrectionResult]:
     event = {k: wire_time(v) if isinstance(v, datetime) else v for k, v in changes.items()}
-    return Call("POST", f"/v1/events/{seg(event_id)}/amend", _json(CorrectionResult.parse), {"surface": surface},
-                {"reason": reason, "event": event}, idempotent=False)
+    return Call(
+        "POST",
+        f"/v1/events/{seg(event_id)}/amend",
+        _json(CorrectionResult.parse),
+        {"surface": surface},
+        {"reason": reason, "event": event},
+        idempotent=False,
+    )
 
 
 # query -------------------------------------------------------------------------------------------------
 def query_body(
-    meters: Sequence[str] | str, start: TimeArg, end: TimeArg, *, window: str | None = None,
-    time_zone: str | None = None, group_by: Sequence[str] = (), customers: Sequence[str] | None = None,
-    filters: Sequence[DimensionFilter | Mapping[str, Any]] = (), aggregation: str | None = None,
-    unique_dimension: str | None = None, take: int | None = None, order: str = "desc", dense: bool = False,
+    meters: Sequence[str] | str,
+    start: TimeArg,
+    end: TimeArg,
+    *,
+    window: str | None = None,
+    time_zone: str | None = None,
+    group_by: Sequence[str] = (),
+    customers: Sequence[str] | None = None,
+    filters: Sequence[DimensionFilter | Mapping[str, Any]] = (),
+    aggregation: str | None = None,
+    unique_dimension: str | None = None,
+    take: int | None = None,
+    order: str = "desc",
+    dense: bool = False,
 ) -> dict[str, Any]:
     """The ``POST /v1/query`` body; only what is given is sent, so the server's defaults apply."""
-    body: dict[str, Any] = {"meters": [meters] if isinstance(meters, str) else list(meters),
-                            "from": wire_time(start), "to": wire_time(end)}
-    optional = {"window": window, "time_zone": time_zone, "aggregation": aggregation,
-                "unique_dimension": unique_dimension}
+    body: dict[str, Any] = {
+        "meters": [meters] if isinstance(meters, str) else list(meters),
+        "from": wire_time(start),
+        "to": wire_time(end),
+    }
+    optional = {
+        "window": window,
+        "time_zone": time_zone,
+        "aggregation": aggregation,
+        "unique_dimension": unique_dimension,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     if group_by:
         body["group_by"] = list(group_by)
@@ -164,8 +200,9 @@ def query_csv(body: dict[str, Any]) -> Call[str]:
 
 
 # customers ---------------------------------------------------------------------------------------------
-def customer_body(customer_id: str | None, name: str | None, email: str | None,
-                  traits: Mapping[str, Any] | None, enabled: bool | None) -> dict[str, Any]:
+def customer_body(
+    customer_id: str | None, name: str | None, email: str | None, traits: Mapping[str, Any] | None, enabled: bool | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {} if customer_id is None else {"id": customer_id}
     fields = {"name": name, "email": email, "traits": None if traits is None else dict(traits), "enabled": enabled}
     body.update({k: v for k, v in fields.items() if v is not None})
@@ -193,10 +230,16 @@ def delete_customer(customer_id: str) -> Call[None]:
 
 
 # meters ------------------------------------------------------------------------------------------------
-def meter_body(key: str | None, aggregation: str | None, unit: str | None, description: str | None,
-               unique_dimension: str | None) -> dict[str, Any]:
-    fields = {"key": key, "aggregation": aggregation, "unit": unit, "description": description,
-              "unique_dimension": unique_dimension}
+def meter_body(
+    key: str | None, aggregation: str | None, unit: str | None, description: str | None, unique_dimension: str | None
+) -> dict[str, Any]:
+    fields = {
+        "key": key,
+        "aggregation": aggregation,
+        "unit": unit,
+        "description": description,
+        "unique_dimension": unique_dimension,
+    }
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -222,8 +265,9 @@ def delete_meter(key: str) -> Call[None]:
 
 # keys, ingest health -----------------------------------------------------------------------------------
 def create_key(name: str, scopes: Sequence[str]) -> Call[CreatedKey]:
-    return Call("POST", "/v1/keys", _json(CreatedKey.parse), body={"name": name, "scopes": list(scopes)},
-                idempotent=False)
+    return Call(
+        "POST", "/v1/keys", _json(CreatedKey.parse), body={"name": name, "scopes": list(scopes)}, idempotent=False
+    )
 
 
 def list_keys() -> Call[list[ApiKey]]:
@@ -239,8 +283,9 @@ def ingest_status(start: TimeArg, end: TimeArg) -> Call[IngestStatus]:
 
 
 def list_rejections(surface: str | None, limit: int, cursor: str | None) -> Call[Page[Rejection]]:
-    return Call("GET", "/v1/rejections", _page_of(Rejection.parse), _params(surface=surface, limit=limit,
-                                                                              cursor=cursor))
+    return Call(
+        "GET", "/v1/rejections", _page_of(Rejection.parse), _params(surface=surface, limit=limit, cursor=cursor)
+    )
 
 
 def delete_rejections(ids: Sequence[int | str]) -> Call[int]:

@@ -31,9 +31,7 @@ OnError = Callable[[MeterdError, list[dict[str, object]]], None]
 Deliver = Callable[[list[str], Callable[[float], bool]], Delivery]
 
 
-def settle(
-    batch: Batch, delivery: Delivery, counters: Counters, queue: Source, on_error: OnError | None
-) -> None:
+def settle(batch: Batch, delivery: Delivery, counters: Counters, queue: Source, on_error: OnError | None) -> None:
     """Count a delivered batch, report rejections and losses, and release what is dealt with."""
     done: list[Item] = []
     lost: list[Item] = []
@@ -41,8 +39,12 @@ def settle(
         if result is not None:
             counters.outcomes[result.outcome] = counters.outcomes.get(result.outcome, 0) + 1
             if not result.stored:
-                rejected = EventRejected(f"the server answered {result.outcome} for event {result.id}",
-                                         outcome=result.outcome, event_id=result.id, errors=list(result.errors))
+                rejected = EventRejected(
+                    f"the server answered {result.outcome} for event {result.id}",
+                    outcome=result.outcome,
+                    event_id=result.id,
+                    errors=list(result.errors),
+                )
                 report(on_error, rejected, [item])
             done.append(item)
         elif index in delivery.failed:
@@ -82,8 +84,9 @@ def report(on_error: OnError | None, error: MeterdError, items: list[Item]) -> N
 class ThreadSender:
     """The sender threads of one :class:`~meterd.Client` (``batching.max_in_flight`` of them)."""
 
-    def __init__(self, queue: Source, deliver: Deliver, batching: Batching, counters: Counters,
-                 on_error: OnError | None) -> None:
+    def __init__(
+        self, queue: Source, deliver: Deliver, batching: Batching, counters: Counters, on_error: OnError | None
+    ) -> None:
         self.queue, self.batching, self.counters, self.on_error = queue, batching, counters, on_error
         self._deliver = deliver
         self._wake = threading.Event()

@@ -157,8 +157,10 @@ class Spool:
         if seqs[-1] - seqs[0] + 1 == len(seqs):  # the usual case: one contiguous run
             chunks = [("seq BETWEEN ? AND ?", [seqs[0], seqs[-1]])]
         else:
-            chunks = [(f"seq IN ({','.join('?' * len(part))})", part)
-                      for part in (seqs[i:i + 500] for i in range(0, len(seqs), 500))]
+            chunks = [
+                (f"seq IN ({','.join('?' * len(part))})", part)
+                for part in (seqs[i : i + 500] for i in range(0, len(seqs), 500))
+            ]
         deleted = 0
         for where, params in chunks:
             lengths = self._db.execute(f"DELETE FROM spool WHERE {where} RETURNING length(body)", params).fetchall()

@@ -1,20 +1,20 @@
 """The SDK's errors: the server's answers and transport failures, as branches of :class:`MeterdError`.
 
-    MeterdError                       (meterd.core.errors; InvalidInput is raised by meter() for bad input)
-    ├── APIError                      the server answered with an error (status, problem details, field errors)
-    │   ├── AuthenticationError       401 (also a core Unauthenticated)
-    │   ├── PermissionDeniedError     403 (also a core Forbidden)
-    │   ├── NotFoundError             404 (also a core NotFound)
-    │   ├── ConflictError             409 (also a core Conflict)
-    │   ├── PayloadTooLargeError      413 (also a core PayloadTooLarge)
-    │   ├── UnsupportedMediaTypeError 415 (also a core UnsupportedMediaType)
-    │   ├── UnprocessableError        422 (also a core InvalidInput)
-    │   ├── RateLimitedError          429
-    │   ├── ServerError               5xx
-    │   └── EventRejected             one record of a batch was rejected or conflicted (sync mode)
-    ├── TransportError                no answer: connection refused or reset, DNS, protocol error
-    │   └── TransportTimeout          the request timed out
-    └── ConfigurationError            the client cannot be built (no base URL, a bad option)
+MeterdError                       (meterd.core.errors; InvalidInput is raised by meter() for bad input)
+├── APIError                      the server answered with an error (status, problem details, field errors)
+│   ├── AuthenticationError       401 (also a core Unauthenticated)
+│   ├── PermissionDeniedError     403 (also a core Forbidden)
+│   ├── NotFoundError             404 (also a core NotFound)
+│   ├── ConflictError             409 (also a core Conflict)
+│   ├── PayloadTooLargeError      413 (also a core PayloadTooLarge)
+│   ├── UnsupportedMediaTypeError 415 (also a core UnsupportedMediaType)
+│   ├── UnprocessableError        422 (also a core InvalidInput)
+│   ├── RateLimitedError          429
+│   ├── ServerError               5xx
+│   └── EventRejected             one record of a batch was rejected or conflicted (sync mode)
+├── TransportError                no answer: connection refused or reset, DNS, protocol error
+│   └── TransportTimeout          the request timed out
+└── ConfigurationError            the client cannot be built (no base URL, a bad option)
 """
 
 from __future__ import annotations

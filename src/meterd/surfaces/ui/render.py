@@ -18,8 +18,13 @@ from meterd.service.ui_sessions import Session
 from meterd.surfaces.ui.security import CSRF_FIELD, HEADERS, root
 
 TEMPLATES = Path(__file__).parent / "templates"
-NAV = (("overview", "", "Overview"), ("meters", "meters", "Meters"), ("customers", "customers", "Customers"),
-       ("ingest", "ingest", "Ingest health"), ("events", "events", "Events"))
+NAV = (
+    ("overview", "", "Overview"),
+    ("meters", "meters", "Meters"),
+    ("customers", "customers", "Customers"),
+    ("ingest", "ingest", "Ingest health"),
+    ("events", "events", "Events"),
+)
 
 
 def number(value: float | int | None) -> str:

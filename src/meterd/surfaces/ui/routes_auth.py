@@ -49,8 +49,12 @@ def safe_next(request: Request, target: str | None) -> str:
 def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
     token = new_login_token()
     insecure = not is_secure(request) and not _loopback(request.headers.get("host", ""))
-    context = {"login_token": token, "error": error, "insecure": insecure,
-               "next": safe_next(request, request.query_params.get("next"))}
+    context = {
+        "login_token": token,
+        "error": error,
+        "insecure": insecure,
+        "next": safe_next(request, request.query_params.get("next")),
+    }
     response = page(request, "login.html", context, status=status)
     set_cookie(request, response, LOGIN_COOKIE, token, LOGIN_COOKIE_SECONDS)
     return response

@@ -38,8 +38,14 @@ def _filter(params: dict[str, str], errors: list[FieldError]) -> EventFilter:
     if status is not None and status not in ("live", "voided"):
         errors.append(FieldError("status", "must be live or voided"))
         status = None
-    return EventFilter(params.get("surface") or None, params.get("meter") or None, params.get("customer") or None,
-                       bounds["from"], bounds["to"], EventStatus(status) if status else None)
+    return EventFilter(
+        params.get("surface") or None,
+        params.get("meter") or None,
+        params.get("customer") or None,
+        bounds["from"],
+        bounds["to"],
+        EventStatus(status) if status else None,
+    )
 
 
 @router.get("/events")
@@ -58,21 +64,28 @@ async def events(request: Request, session: SessionDep) -> Response:
         "params": params,
         "errors": {e.path: e.message for e in errors},
         "items": listed.items if listed else [],
-        "next_href": (f"?{urlencode({**base_query, 'cursor': listed.next_cursor})}"
-                      if listed and listed.next_cursor else None),
+        "next_href": (
+            f"?{urlencode({**base_query, 'cursor': listed.next_cursor})}" if listed and listed.next_cursor else None
+        ),
         "first_href": f"?{urlencode(base_query)}" if cursor else None,
     }
     return page(request, "events.html", context, session, status=422 if errors else 200)
 
 
-async def _event_page(request: Request, session: Session, surface: str, event_id: str, status: int = 200,
-                      error: str | None = None) -> Response:
+async def _event_page(
+    request: Request, session: Session, surface: str, event_id: str, status: int = 200, error: str | None = None
+) -> Response:
     meterd: Meterd = request.app.state.meterd
     stored = await meterd.event(session.tenant, surface, event_id)
     corrections = await meterd.store.list_corrections(session.tenant, surface, await _first(meterd, session, stored))
-    context = {"stored": stored, "event": stored.event, "corrections": corrections, "error": error,
-               "done": request.query_params.get("done"),
-               "dimensions_json": json.dumps(stored.event.dimensions, sort_keys=True)}
+    context = {
+        "stored": stored,
+        "event": stored.event,
+        "corrections": corrections,
+        "error": error,
+        "done": request.query_params.get("done"),
+        "dimensions_json": json.dumps(stored.event.dimensions, sort_keys=True),
+    }
     return page(request, "event.html", context, session, status=status)
 
 

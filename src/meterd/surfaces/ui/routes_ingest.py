@@ -91,4 +91,3 @@ async def clear(request: Request, session: SessionDep) -> Response:
     deleted = await meterd.store.delete_rejections(session.tenant, ids) if ids else 0
     name = form.get("range") if form.get("range") in RANGES else "24h"
     return RedirectResponse(f"{root(request).rstrip('/')}/ingest?range={name}&cleared={deleted}", 303, HEADERS)
-

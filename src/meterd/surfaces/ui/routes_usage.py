@@ -48,8 +48,14 @@ def chart(view: UsageView, meters: tuple[str, ...], label: str, customers: tuple
 
 
 def form_context(view: UsageView) -> dict[str, Any]:
-    return {"view": view, "ranges": RANGES, "windows": WINDOWS, "ops": OPS, "max_top": MAX_TOP,
-            "errors": {e.path: e.message for e in view.errors}}
+    return {
+        "view": view,
+        "ranges": RANGES,
+        "windows": WINDOWS,
+        "ops": OPS,
+        "max_top": MAX_TOP,
+        "errors": {e.path: e.message for e in view.errors},
+    }
 
 
 @router.get("/")
@@ -100,19 +106,26 @@ async def meter_page(key: str, request: Request, session: SessionDep) -> Respons
     if meter is None:
         raise NotFound(f"There is no meter {key!r}.")
     view = parse_view(query_params(request), meterd.clock(), "24h")
-    context: dict[str, Any] = {**form_context(view), "meter": meter,
-                               "dimensions": await dimension_keys(meterd, session.tenant, key)}
+    context: dict[str, Any] = {
+        **form_context(view),
+        "meter": meter,
+        "dimensions": await dimension_keys(meterd, session.tenant, key),
+    }
     if view.errors:
         return page(request, "meter.html", context, session, status=422)
     totals = await run_view(meterd, session.tenant, view.query_body((key,), Window.NONE, dense=False))
     export = f"{root(request).rstrip('/')}/export.csv?" + urlencode({"meter": key, **view.params()})
-    context.update({
-        "totals": totals,
-        "chart": chart(view, (key,), f"{key} by {view.window.value}" + (f", per {view.group}" if view.group else "")),
-        "export_href": export,
-        "api_body": json.dumps(view.query_body((key,)), indent=2),
-        "permalink": f"{root(request).rstrip('/')}/meters/{quote(key)}?" + urlencode(view.params()),
-    })
+    context.update(
+        {
+            "totals": totals,
+            "chart": chart(
+                view, (key,), f"{key} by {view.window.value}" + (f", per {view.group}" if view.group else "")
+            ),
+            "export_href": export,
+            "api_body": json.dumps(view.query_body((key,)), indent=2),
+            "permalink": f"{root(request).rstrip('/')}/meters/{quote(key)}?" + urlencode(view.params()),
+        }
+    )
     return page(request, "meter.html", context, session)
 
 
@@ -135,8 +148,12 @@ async def customers(request: Request, session: SessionDep) -> Response:
     cursor = request.query_params.get("cursor") or None
     listed = await meterd.store.list_customers(session.tenant, 50, cursor)
     now = meterd.clock()
-    context = {"customers": listed.items, "next_cursor": listed.next_cursor, "cursor": cursor,
-               "busy": await active_customers(meterd, session.tenant, now - 30 * DAY_MS, now + 1)}
+    context = {
+        "customers": listed.items,
+        "next_cursor": listed.next_cursor,
+        "cursor": cursor,
+        "busy": await active_customers(meterd, session.tenant, now - 30 * DAY_MS, now + 1),
+    }
     return page(request, "customers.html", context, session)
 
 
@@ -144,15 +161,20 @@ async def customers(request: Request, session: SessionDep) -> Response:
 async def customer_page(customer_id: str, request: Request, session: SessionDep) -> Response:
     meterd = service(request)
     view = parse_view(query_params(request), meterd.clock(), "30d")
-    context: dict[str, Any] = {**form_context(view), "customer_id": customer_id,
-                               "customer": await meterd.store.get_customer(session.tenant, customer_id)}
+    context: dict[str, Any] = {
+        **form_context(view),
+        "customer_id": customer_id,
+        "customer": await meterd.store.get_customer(session.tenant, customer_id),
+    }
     panels = await gather(request.app.state.customer_panels, meterd.store, session.tenant, customer_id)
     context["panels"] = panels
     if view.errors:
         return page(request, "customer.html", context, session, status=422)
     usage = await meter_totals(meterd, session.tenant, view.start, view.end, customers=(customer_id,))
-    context.update({
-        "usage": [u for u in usage if u.events],
-        "chart": chart(view, (), f"Usage of {customer_id} per meter", (customer_id,)),
-    })
+    context.update(
+        {
+            "usage": [u for u in usage if u.events],
+            "chart": chart(view, (), f"Usage of {customer_id} per meter", (customer_id,)),
+        }
+    )
     return page(request, "customer.html", context, session)

@@ -22,8 +22,14 @@ NAME = re.compile(r"^[A-Za-z0-9_.:\-/@]{1,128}$")
 OPS = ("eq", "ne", "in", "nin")
 FILTER_ROWS = 2
 MAX_TOP = 50
-DEFAULT_WINDOW = {"1h": Window.MINUTE, "6h": Window.MINUTE, "24h": Window.HOUR, "7d": Window.HOUR,
-                  "30d": Window.DAY, "90d": Window.DAY}
+DEFAULT_WINDOW = {
+    "1h": Window.MINUTE,
+    "6h": Window.MINUTE,
+    "24h": Window.HOUR,
+    "7d": Window.HOUR,
+    "30d": Window.DAY,
+    "90d": Window.DAY,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +56,29 @@ class UsageView:
 
     def params(self) -> dict[str, str]:
         """The view as absolute query-string parameters (a link to it shows the same data later)."""
-        params = {"range": "custom", "from": format_ms(self.start), "to": format_ms(self.end),
-                  "window": self.window.value, "tz": self.time_zone, "group": self.group,
-                  "customers": ",".join(self.customers), "top": str(self.top)}
+        params = {
+            "range": "custom",
+            "from": format_ms(self.start),
+            "to": format_ms(self.end),
+            "window": self.window.value,
+            "tz": self.time_zone,
+            "group": self.group,
+            "customers": ",".join(self.customers),
+            "top": str(self.top),
+        }
         for index, f in enumerate(self.filters, start=1):
             params.update({f"f{index}_key": f.key, f"f{index}_op": f.op, f"f{index}_values": f.values})
         return params
 
     def query_body(self, meters: tuple[str, ...], window: Window | None = None, dense: bool = True) -> dict[str, Any]:
         """The ``POST /v1/query`` body of this view for ``meters`` (all when empty)."""
-        body: dict[str, Any] = {"meters": list(meters), "from": format_ms(self.start), "to": format_ms(self.end),
-                                "window": (window or self.window).value, "time_zone": self.time_zone}
+        body: dict[str, Any] = {
+            "meters": list(meters),
+            "from": format_ms(self.start),
+            "to": format_ms(self.end),
+            "window": (window or self.window).value,
+            "time_zone": self.time_zone,
+        }
         if self.group:
             body["group_by"] = [self.group]
             body["take"] = {"limit": self.top, "order": "desc"}
@@ -148,8 +166,11 @@ def parse_view(params: Mapping[str, str], now: int, default_range: str = "24h") 
     assert window is not None
     if window_count(start, end, window, tz) > MAX_CHART_WINDOWS:
         errors.append(FieldError("window", f"the range has more than {MAX_CHART_WINDOWS} windows; pick a coarser one"))
-        window = next(w for w in (Window.HOUR, Window.DAY, Window.MONTH, Window.NONE)
-                      if window_count(start, end, w, tz) <= MAX_CHART_WINDOWS)
+        window = next(
+            w
+            for w in (Window.HOUR, Window.DAY, Window.MONTH, Window.NONE)
+            if window_count(start, end, w, tz) <= MAX_CHART_WINDOWS
+        )
     group = (params.get("group") or "").strip()
     if group and not NAME.match(group):
         errors.append(FieldError("group", "must be 'customer' or a dimension name"))
@@ -158,8 +179,9 @@ def parse_view(params: Mapping[str, str], now: int, default_range: str = "24h") 
     if len(customers) > 100 or not all(NAME.match(c) for c in customers):
         errors.append(FieldError("customers", "must be up to 100 customer ids, separated by commas"))
         customers = ()
-    return UsageView(chosen, start, end, window, tz, group, customers, _filters(params, errors),
-                     _top(params, errors), errors)
+    return UsageView(
+        chosen, start, end, window, tz, group, customers, _filters(params, errors), _top(params, errors), errors
+    )
 
 
 def _filters(params: Mapping[str, str], errors: list[FieldError]) -> tuple[DimFilter, ...]:
