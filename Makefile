@@ -24,6 +24,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# amieclient 0.6.1 declares Python <3.10 but works on 3.11: it gets its own venv, driven by tests via subprocess.
+AMIE_VENV := .venv-amie
+$(AMIE_VENV)/.installed:
+	$(PYTHON) -m venv $(AMIE_VENV)
+	$(AMIE_VENV)/bin/python -m pip install -q --ignore-requires-python amieclient==0.6.1
+	touch $@
+
+pytest: $(AMIE_VENV)/.installed
+
 run: $(STAMP)
 	$(BIN)/meterd serve --host $(HOST) --port $(PORT) --database $(DATABASE)
 
@@ -53,4 +62,4 @@ pytest: $(STAMP) $(CLIENT_VENVS)
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(AMBERFLO3) $(AMBERFLO2) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AMIE_VENV) $(AMBERFLO3) $(AMBERFLO2) .pytest_cache .mypy_cache .ruff_cache

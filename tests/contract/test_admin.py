@@ -39,9 +39,11 @@ async def test_keys_add_get_list_revoke_touch(store: Store) -> None:
     await store.touch_key("k2", 77)
     await store.touch_key("missing", 77)
     assert (await store.get_key("k2")).last_used_at == 77  # type: ignore[union-attr]
-    assert (await store.get_key("k1")) == ApiKey(*[getattr(k1, f) for f in ("id", "tenant", "name", "scopes",
-                                                                              "secret_hash", "created_at")],
-                                                   last_used_at=None, revoked_at=99)
+    assert (await store.get_key("k1")) == ApiKey(
+        *[getattr(k1, f) for f in ("id", "tenant", "name", "scopes", "secret_hash", "created_at")],
+        last_used_at=None,
+        revoked_at=99,
+    )
 
 
 async def test_keys_with_equal_creation_time_keep_insertion_order(store: Store) -> None:
@@ -51,8 +53,9 @@ async def test_keys_with_equal_creation_time_keep_insertion_order(store: Store) 
 
 
 async def test_customers_put_get_list_delete(store: Store) -> None:
-    c = Customer("acme", "Acme", "ops@acme.test", {"plan": "pro", "seats": 5, "vip": True, "x": None, "r": 1.5},
-                 True, 10, 10)
+    c = Customer(
+        "acme", "Acme", "ops@acme.test", {"plan": "pro", "seats": 5, "vip": True, "x": None, "r": 1.5}, True, 10, 10
+    )
     assert await store.put_customer("t", c) == c
     replaced = await store.put_customer("t", Customer("acme", "Acme 2", None, {}, False, 50, 60))
     assert replaced == Customer("acme", "Acme 2", None, {}, False, 10, 60)

@@ -15,8 +15,10 @@ T0 = 1_717_200_000_000
 async def test_concurrent_ingest_accepts_each_id_once(store: Store) -> None:
     rng = random.Random(7)
     ids = [f"id-{i}" for i in range(300)]
-    batches = [[UsageEvent(i, "calls", f"c{int(i[3:]) % 5}", T0 + int(i[3:]) * 1000, 1.0)
-                for i in rng.sample(ids, 60)] for _ in range(40)]
+    batches = [
+        [UsageEvent(i, "calls", f"c{int(i[3:]) % 5}", T0 + int(i[3:]) * 1000, 1.0) for i in rng.sample(ids, 60)]
+        for _ in range(40)
+    ]
     results = await asyncio.gather(*(store.ingest("t", b, now=T0) for b in batches))
     accepted: dict[str, int] = {}
     for batch, outcomes in zip(batches, results, strict=True):

@@ -14,8 +14,17 @@ A, D, C = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CONFLICT
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z
 
 
-def ev(eid: str, value: float = 1.0, *, meter: str = "calls", customer: str = "acme", t: int = T0,
-       dims: dict[str, object] | None = None, surface: str = "native", raw: str | None = None) -> UsageEvent:
+def ev(
+    eid: str,
+    value: float = 1.0,
+    *,
+    meter: str = "calls",
+    customer: str = "acme",
+    t: int = T0,
+    dims: dict[str, object] | None = None,
+    surface: str = "native",
+    raw: str | None = None,
+) -> UsageEvent:
     return UsageEvent(eid, meter, customer, t, value, dict(dims or {}), None, surface, raw)  # type: ignore[arg-type]
 
 
@@ -74,8 +83,17 @@ async def test_identity_is_tenant_surface_and_id(store: Store) -> None:
 
 
 async def test_get_event_returns_everything_stored(store: Store) -> None:
-    e = UsageEvent("full", "disk", "acme", T0 + 123, 2.25, {"region": "eu", "n": 3, "f": 0.5, "b": False, "z": None},
-                   T0 + 5000, "vault", '{"raw": true}')
+    e = UsageEvent(
+        "full",
+        "disk",
+        "acme",
+        T0 + 123,
+        2.25,
+        {"region": "eu", "n": 3, "f": 0.5, "b": False, "z": None},
+        T0 + 5000,
+        "vault",
+        '{"raw": true}',
+    )
     await store.ingest("t", [e], now=T0 + 9)
     stored = await store.get_event("t", "vault", "full")
     assert stored is not None
@@ -85,8 +103,17 @@ async def test_get_event_returns_everything_stored(store: Store) -> None:
 
 
 async def test_list_events_pages_and_filters(store: Store) -> None:
-    batch = [ev(f"e{i}", i, meter="m1" if i % 2 else "m2", customer=f"c{i % 3}", t=T0 + i * 1000,
-                surface="aws" if i == 5 else "native") for i in range(10)]
+    batch = [
+        ev(
+            f"e{i}",
+            i,
+            meter="m1" if i % 2 else "m2",
+            customer=f"c{i % 3}",
+            t=T0 + i * 1000,
+            surface="aws" if i == 5 else "native",
+        )
+        for i in range(10)
+    ]
     await store.ingest("t", batch, now=T0)
     await store.ingest("u", [ev("other")], now=T0)
     await store.void_event("t", "native", "e4", "mistake", None, T0)
@@ -172,9 +199,11 @@ async def test_rejections_add_list_page_delete(store: Store) -> None:
     errors = (FieldError("value", "must be a number"),)
     ids = await store.add_rejections(
         "t",
-        [NewRejection("native", "invalid_input", "the event is invalid", '{"value": "x"}', "calls", "e1", errors),
-         NewRejection("amie", "invalid_input", "bad record", "raw-2"),
-         NewRejection("native", "invalid_input", "the event is invalid", "raw-3")],
+        [
+            NewRejection("native", "invalid_input", "the event is invalid", '{"value": "x"}', "calls", "e1", errors),
+            NewRejection("amie", "invalid_input", "bad record", "raw-2"),
+            NewRejection("native", "invalid_input", "the event is invalid", "raw-3"),
+        ],
         now=T0,
     )
     assert len(ids) == 3 and ids == sorted(ids) and len(set(ids)) == 3
@@ -183,7 +212,14 @@ async def test_rejections_add_list_page_delete(store: Store) -> None:
     assert [r.raw for r in page.items] == ['{"value": "x"}', "raw-2"]
     first = page.items[0]
     assert (first.id, first.surface, first.code, first.message, first.meter, first.event_id, first.created_at) == (
-        ids[0], "native", "invalid_input", "the event is invalid", "calls", "e1", T0)
+        ids[0],
+        "native",
+        "invalid_input",
+        "the event is invalid",
+        "calls",
+        "e1",
+        T0,
+    )
     assert [(e.path, e.message) for e in first.errors] == [("value", "must be a number")]
     assert page.next_cursor is not None
     rest = await store.list_rejections("t", limit=2, cursor=page.next_cursor)
@@ -196,8 +232,15 @@ async def test_rejections_add_list_page_delete(store: Store) -> None:
 
 
 async def test_ingest_keeps_given_rejections_in_the_same_batch(store: Store) -> None:
-    bad = NewRejection("native", "invalid_input", "the event is invalid", '{"meter": 1}', None, None,
-                       (FieldError("meter", "is required"),))
+    bad = NewRejection(
+        "native",
+        "invalid_input",
+        "the event is invalid",
+        '{"meter": 1}',
+        None,
+        None,
+        (FieldError("meter", "is required"),),
+    )
     out = await store.ingest("t", [ev("a"), ev("a", 3)], [bad], now=T0)
     assert out == [A, C]
     page = await store.list_rejections("t")
@@ -209,10 +252,15 @@ async def test_ingest_keeps_given_rejections_in_the_same_batch(store: Store) -> 
 async def test_ingest_stats_counts_outcomes_and_groups_rejections(store: Store) -> None:
     minute = 60_000
     await store.ingest("t", [ev("a"), ev("b"), ev("a"), ev("a", 2, surface="native")], now=T0)
-    await store.ingest("t", [ev("c", meter="other", surface="aws")],
-                       [NewRejection("aws", "invalid_input", "bad time", "r1", "other")], now=T0 + minute)
-    await store.add_rejections("t", [NewRejection("native", "invalid_input", "bad value", f"r{i}")
-                                     for i in range(2, 6)], now=T0 + 2 * minute)
+    await store.ingest(
+        "t",
+        [ev("c", meter="other", surface="aws")],
+        [NewRejection("aws", "invalid_input", "bad time", "r1", "other")],
+        now=T0 + minute,
+    )
+    await store.add_rejections(
+        "t", [NewRejection("native", "invalid_input", "bad value", f"r{i}") for i in range(2, 6)], now=T0 + 2 * minute
+    )
     await store.add_rejections("u", [NewRejection("native", "x", "elsewhere", "r")], now=T0)
     stats = await store.ingest_stats("t", T0, T0 + 10 * minute, samples=2)
     assert stats.counts == {

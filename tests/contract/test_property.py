@@ -114,8 +114,9 @@ def reference(model: Model, meters: dict[str, Meter], q: QuerySpec, now: int) ->
                     cells.setdefault(group, {}).setdefault(w_start, []).append((e, 1.0))
         groups = sorted(cells, key=lambda g: [(0, "") if v is None else (1, f"{type(v).__name__}:{v}") for v in g])
         if q.take is not None:
-            ranks = {g: rank(fold([x for part in cells[g].values() for x in part], agg, unique), q.take)
-                     for g in groups}
+            ranks = {
+                g: rank(fold([x for part in cells[g].values() for x in part], agg, unique), q.take) for g in groups
+            }
             groups = sorted(groups, key=ranks.__getitem__)[: q.take.limit]
         for g in groups:
             for w_start, w_end in windows:
@@ -168,9 +169,18 @@ def fold(part: list[tuple[UsageEvent, float]], agg: Aggregation, unique: str | N
 def event_strategy(meter: str) -> st.SearchStrategy[UsageEvent]:
     return st.builds(
         lambda i, c, t, v, region, end: UsageEvent(
-            f"{meter}-{i}", meter, c, START + t, v / 2, {} if region == "missing" else {"region": region},
-            None if end is None else START + t + end),
-        st.integers(0, 25), st.sampled_from(CUSTOMERS), st.integers(0, SPAN), st.integers(0, 20),
+            f"{meter}-{i}",
+            meter,
+            c,
+            START + t,
+            v / 2,
+            {} if region == "missing" else {"region": region},
+            None if end is None else START + t + end,
+        ),
+        st.integers(0, 25),
+        st.sampled_from(CUSTOMERS),
+        st.integers(0, SPAN),
+        st.integers(0, 20),
         st.sampled_from([*REGIONS, "missing"]),
         st.none() if meter != "conn" else st.one_of(st.none(), st.integers(0, 5 * H)),
     )
@@ -188,17 +198,34 @@ ops = st.lists(
 
 queries = st.builds(
     lambda meters, window, zone, start, length, group, flt, customers, agg, take, dense: QuerySpec(
-        meters, START + start, START + start + length, window, zone, group, customers, flt, agg,
-        "region" if agg is Aggregation.UNIQUE_COUNT else None, take, dense),
+        meters,
+        START + start,
+        START + start + length,
+        window,
+        zone,
+        group,
+        customers,
+        flt,
+        agg,
+        "region" if agg is Aggregation.UNIQUE_COUNT else None,
+        take,
+        dense,
+    ),
     st.sampled_from([(), ("api",), ("conn",)]),
     st.sampled_from([Window.NONE, Window.HOUR, Window.DAY, Window.WEEK, Window.MONTH]),
     st.sampled_from(ZONES),
     st.integers(-2 * H, SPAN),
     st.integers(1, 2 * SPAN),
     st.sampled_from([(), ("customer",), ("region",), ("customer", "region")]),
-    st.lists(st.builds(DimensionFilter, st.just("region"), st.sampled_from(list(FilterOp)),
-                       st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2).map(tuple)),
-             max_size=1).map(tuple),
+    st.lists(
+        st.builds(
+            DimensionFilter,
+            st.just("region"),
+            st.sampled_from(list(FilterOp)),
+            st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2).map(tuple),
+        ),
+        max_size=1,
+    ).map(tuple),
     st.one_of(st.none(), st.just(("c0", "c2"))),
     st.one_of(st.none(), st.sampled_from(list(Aggregation))),
     st.one_of(st.none(), st.builds(Take, st.integers(1, 2), st.booleans())),
@@ -207,11 +234,13 @@ queries = st.builds(
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(history=ops, qs=st.lists(queries, min_size=1, max_size=4))
-def test_random_histories_match_the_naive_reference(store_factory: Any, history: list[Any],
-                                                     qs: list[QuerySpec]) -> None:
+def test_random_histories_match_the_naive_reference(
+    store_factory: Any, history: list[Any], qs: list[QuerySpec]
+) -> None:
     asyncio.run(_check(store_factory, history, qs))
 
 
@@ -233,8 +262,15 @@ async def _check(store_factory: Any, history: list[Any], qs: list[QuerySpec]) ->
                     model.live[ident] = False
                 else:
                     old = model.events[ident]
-                    new = UsageEvent(f"{ident[1]}~{step}", old.meter, old.customer, max(START, old.time + op[3]),
-                                     op[2] / 2, old.dimensions, old.end_time)
+                    new = UsageEvent(
+                        f"{ident[1]}~{step}",
+                        old.meter,
+                        old.customer,
+                        max(START, old.time + op[3]),
+                        op[2] / 2,
+                        old.dimensions,
+                        old.end_time,
+                    )
                     await store.amend_event("t", ident[0], ident[1], new, "test", None, now)
                     model.live[ident] = False
                     assert model.ingest(new) is Outcome.ACCEPTED

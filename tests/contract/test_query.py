@@ -66,12 +66,15 @@ async def test_sum_by_customer_over_the_whole_range(loaded: Store) -> None:
 async def test_daily_windows_sparse_and_dense(loaded: Store) -> None:
     rows = await loaded.query("t", spec(window=Window.DAY, group_by=("customer",)), now=T)
     assert table(rows) == [
-        (T, T + DAY, ("acme",), 3.0), (T + DAY, T + 2 * DAY, ("acme",), 8.0),
-        (T, T + DAY, ("bolt",), 4.0), (T + DAY, T + 2 * DAY, ("bolt",), 16.0),
+        (T, T + DAY, ("acme",), 3.0),
+        (T + DAY, T + 2 * DAY, ("acme",), 8.0),
+        (T, T + DAY, ("bolt",), 4.0),
+        (T + DAY, T + 2 * DAY, ("bolt",), 16.0),
         (T + 2 * DAY, T + 3 * DAY, ("cado",), 32.0),
     ]
-    dense = await loaded.query("t", spec(window=Window.DAY, group_by=("customer",), dense=True,
-                                         aggregation=Aggregation.MIN), now=T)
+    dense = await loaded.query(
+        "t", spec(window=Window.DAY, group_by=("customer",), dense=True, aggregation=Aggregation.MIN), now=T
+    )
     assert [r.value for r in dense] == [1.0, 8.0, None, 4.0, 16.0, None, None, None, 32.0]
     dense_sum = await loaded.query("t", spec(window=Window.DAY, dense=True), now=T)
     assert [r.value for r in dense_sum] == [7.0, 24.0, 32.0]
@@ -103,8 +106,9 @@ async def test_meter_aggregation_and_unique_count(loaded: Store) -> None:
     assert table(top) == [(T, T + 3 * DAY, ("acme",), 2.0)]
     users = await loaded.query("t", spec(aggregation=Aggregation.UNIQUE_COUNT, unique_dimension="user"), now=T)
     assert [r.value for r in users] == [1.0]
-    nothing = await loaded.query("t", spec(aggregation=Aggregation.UNIQUE_COUNT, unique_dimension=None,
-                                           meters=("api",)), now=T)
+    nothing = await loaded.query(
+        "t", spec(aggregation=Aggregation.UNIQUE_COUNT, unique_dimension=None, meters=("api",)), now=T
+    )
     assert [r.value for r in nothing] == [2.0]  # the meter's own unique dimension applies
 
 
@@ -117,8 +121,11 @@ async def test_partial_hours_at_both_ends(loaded: Store) -> None:
 
 async def test_group_by_dimension_and_filters_treat_missing_as_null(loaded: Store) -> None:
     rows = await loaded.query("t", spec(group_by=("region",)), now=T)
-    assert [(r.group, r.value) for r in rows] == [({"region": None}, 8.0), ({"region": "eu"}, 21.0),
-                                                  ({"region": "us"}, 34.0)]
+    assert [(r.group, r.value) for r in rows] == [
+        ({"region": None}, 8.0),
+        ({"region": "eu"}, 21.0),
+        ({"region": "us"}, 34.0),
+    ]
 
     async def value(*filters: DimensionFilter) -> list[float | None]:
         return [r.value for r in await loaded.query("t", spec(filters=filters), now=T)]
@@ -130,12 +137,17 @@ async def test_group_by_dimension_and_filters_treat_missing_as_null(loaded: Stor
     assert await value(DimensionFilter("region", FilterOp.IN, ("eu", "us"))) == [55.0]
     assert await value(DimensionFilter("region", FilterOp.EQ, ("mars",))) == []
     assert await value(DimensionFilter("user", FilterOp.EQ, ("u1",))) == [32.0]
-    assert await value(DimensionFilter("region", FilterOp.EQ, ("us",)), DimensionFilter("user", FilterOp.EQ, (None,))) \
-        == [2.0]
-    by_both = await loaded.query("t", spec(group_by=("customer", "region"),
-                                           filters=(DimensionFilter("region", FilterOp.NE, ("us",)),)), now=T)
+    assert await value(
+        DimensionFilter("region", FilterOp.EQ, ("us",)), DimensionFilter("user", FilterOp.EQ, (None,))
+    ) == [2.0]
+    by_both = await loaded.query(
+        "t", spec(group_by=("customer", "region"), filters=(DimensionFilter("region", FilterOp.NE, ("us",)),)), now=T
+    )
     assert [(tuple(r.group.values()), r.value) for r in by_both] == [
-        (("acme", None), 8.0), (("acme", "eu"), 1.0), (("bolt", "eu"), 20.0)]
+        (("acme", None), 8.0),
+        (("acme", "eu"), 1.0),
+        (("bolt", "eu"), 20.0),
+    ]
 
 
 async def test_customer_filter(loaded: Store) -> None:
@@ -148,8 +160,9 @@ async def test_customer_filter(loaded: Store) -> None:
 async def test_take_descending_and_ascending(loaded: Store) -> None:
     desc = await loaded.query("t", spec(group_by=("customer",), take=Take(2)), now=T)
     assert [(r.group["customer"], r.value) for r in desc] == [("cado", 32.0), ("bolt", 20.0)]
-    asc = await loaded.query("t", spec(group_by=("customer",), take=Take(1, descending=False), window=Window.DAY),
-                             now=T)
+    asc = await loaded.query(
+        "t", spec(group_by=("customer",), take=Take(1, descending=False), window=Window.DAY), now=T
+    )
     assert table(asc) == [(T, T + DAY, ("acme",), 3.0), (T + DAY, T + 2 * DAY, ("acme",), 8.0)]
 
 
@@ -203,15 +216,23 @@ async def test_day_windows_across_fall_back_in_berlin(store: Store) -> None:
 
 async def test_duration_counts_intervals_and_open_ones_up_to_now(store: Store) -> None:
     await store.put_meter("t", Meter("conn", Aggregation.DURATION))
-    await store.ingest("t", [
-        UsageEvent("i1", "conn", "acme", T + H, 1.0, {}, T + 3 * H),
-        UsageEvent("i2", "conn", "acme", T + 2 * H, 2.0, {}, None),
-        UsageEvent("i3", "conn", "acme", T - 5 * H, 1.0, {}, T + H // 2),
-    ], now=T)
+    await store.ingest(
+        "t",
+        [
+            UsageEvent("i1", "conn", "acme", T + H, 1.0, {}, T + 3 * H),
+            UsageEvent("i2", "conn", "acme", T + 2 * H, 2.0, {}, None),
+            UsageEvent("i3", "conn", "acme", T - 5 * H, 1.0, {}, T + H // 2),
+        ],
+        now=T,
+    )
     q = QuerySpec(("conn",), T, T + 4 * H, Window.HOUR)
     rows = await store.query("t", q, now=T + 3 * H + 30 * 60_000)
-    assert table(rows) == [(T, T + H, (), 1800.0), (T + H, T + 2 * H, (), 3600.0),
-                           (T + 2 * H, T + 3 * H, (), 3600.0 + 7200.0), (T + 3 * H, T + 4 * H, (), 3600.0)]
+    assert table(rows) == [
+        (T, T + H, (), 1800.0),
+        (T + H, T + 2 * H, (), 3600.0),
+        (T + 2 * H, T + 3 * H, (), 3600.0 + 7200.0),
+        (T + 3 * H, T + 4 * H, (), 3600.0),
+    ]
 
 
 async def test_voids_amends_and_late_events_keep_answers_exact(loaded: Store) -> None:
@@ -220,8 +241,10 @@ async def test_voids_amends_and_late_events_keep_answers_exact(loaded: Store) ->
     await loaded.ingest("t", [ev("late", "bolt", T + 2 * H + 1, 64, region="eu")], now=T + 10 * DAY)
     rows = await loaded.query("t", spec(group_by=("customer",), window=Window.DAY), now=T)
     assert table(rows) == [
-        (T, T + DAY, ("acme",), 102.0), (T + DAY, T + 2 * DAY, ("acme",), 8.0),
-        (T, T + DAY, ("bolt",), 68.0), (T + 2 * DAY, T + 3 * DAY, ("cado",), 32.0),
+        (T, T + DAY, ("acme",), 102.0),
+        (T + DAY, T + 2 * DAY, ("acme",), 8.0),
+        (T, T + DAY, ("bolt",), 68.0),
+        (T + 2 * DAY, T + 3 * DAY, ("cado",), 32.0),
     ]
     mins = await loaded.query("t", spec(group_by=("region",), aggregation=Aggregation.MAX), now=T)
     assert [(r.group["region"], r.value) for r in mins] == [(None, 8.0), ("eu", 100.0), ("us", 32.0)]
@@ -253,10 +276,18 @@ SPECS = [
         {"window": Window.MONTH, "aggregation": Aggregation.COUNT, "group_by": ("user",)},
         {"start": T + 30 * 60_000, "end": T + 49 * H + 1, "window": Window.DAY, "group_by": ("customer",)},
         {"aggregation": Aggregation.LATEST, "group_by": ("region",), "window": Window.HOUR},
-        {"aggregation": Aggregation.UNIQUE_COUNT, "unique_dimension": "region", "group_by": ("customer",),
-         "take": Take(2, descending=False)},
-        {"filters": (DimensionFilter("region", FilterOp.IN, ("eu", None)),), "group_by": ("customer",),
-         "window": Window.DAY, "aggregation": Aggregation.MIN},
+        {
+            "aggregation": Aggregation.UNIQUE_COUNT,
+            "unique_dimension": "region",
+            "group_by": ("customer",),
+            "take": Take(2, descending=False),
+        },
+        {
+            "filters": (DimensionFilter("region", FilterOp.IN, ("eu", None)),),
+            "group_by": ("customer",),
+            "window": Window.DAY,
+            "aggregation": Aggregation.MIN,
+        },
         {"filters": (DimensionFilter("user", FilterOp.NE, ("u1",)),), "group_by": ("region",)},
     )
 ]
@@ -264,10 +295,14 @@ SPECS = [
 
 async def test_answers_equal_evaluate_over_the_live_events(loaded: Store) -> None:
     await loaded.void_event("t", "native", "e2", "x", None, T)
-    await loaded.ingest("t", [ev(f"x{i}", f"c{i % 4}", T + i * 7_919_000, i % 7, region=["eu", "us", "ap"][i % 3])
-                              for i in range(40)], now=T)
-    live = [s.event for s in (await loaded.list_events("t", EventFilter(), limit=1000)).items
-            if s.status.value == "live"]
+    await loaded.ingest(
+        "t",
+        [ev(f"x{i}", f"c{i % 4}", T + i * 7_919_000, i % 7, region=["eu", "us", "ap"][i % 3]) for i in range(40)],
+        now=T,
+    )
+    live = [
+        s.event for s in (await loaded.list_events("t", EventFilter(), limit=1000)).items if s.status.value == "live"
+    ]
     meters = {m.key: m for m in await loaded.list_meters("t")}
     for q, now in itertools.product(SPECS, (T,)):
         assert await loaded.query("t", q, now) == evaluate(live, meters, q, now), q

@@ -82,8 +82,10 @@ _WORKER = textwrap.dedent(
 def test_several_processes_on_one_file_accept_each_id_once(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, path, str(seed)], stdout=subprocess.PIPE, env=env)
-             for seed in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, path, str(seed)], stdout=subprocess.PIPE, env=env)
+        for seed in range(3)
+    ]
     accepted: list[str] = []
     for p in procs:
         out, _ = p.communicate(timeout=120)
@@ -135,8 +137,7 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path) -> None:
 
 
 async def test_rollups_answer_eligible_queries(store: SQLiteStore) -> None:
-    await store.ingest("t", [ev(f"e{i}", i, T + i * H // 3, region="eu" if i % 2 else "us") for i in range(200)],
-                       now=T)
+    await store.ingest("t", [ev(f"e{i}", i, T + i * H // 3, region="eu" if i % 2 else "us") for i in range(200)], now=T)
     await store.roll_up()
     daily = QuerySpec(("m",), T, T + 3 * DAY, Window.DAY)
     by_region = QuerySpec(("m",), T, T + 3 * DAY, Window.HOUR, group_by=("region",))
@@ -157,11 +158,17 @@ async def test_tail_and_rolled_events_combine_exactly(tmp_path: Path) -> None:
     memory = MemoryStore()
     store = SQLiteStore(str(tmp_path / "x.db"), tuning=Tuning(idle_seconds=3600, roll_every=10**9))
     await store.open()
-    q = QuerySpec(("m",), T + H // 2, T + 2 * DAY + 5, Window.DAY, group_by=("customer",),
-                  aggregation=Aggregation.MAX)
+    q = QuerySpec(("m",), T + H // 2, T + 2 * DAY + 5, Window.DAY, group_by=("customer",), aggregation=Aggregation.MAX)
     for round_ in range(4):
-        batch = [ev(f"r{round_}-{i}", (i * 7 + round_) % 11, T + (i * 37 + round_ * 1000) * 60_000 % (2 * DAY),
-                    customer=f"c{i % 3}") for i in range(60)]
+        batch = [
+            ev(
+                f"r{round_}-{i}",
+                (i * 7 + round_) % 11,
+                T + (i * 37 + round_ * 1000) * 60_000 % (2 * DAY),
+                customer=f"c{i % 3}",
+            )
+            for i in range(60)
+        ]
         for s in (memory, store):
             await s.ingest("t", batch, now=T)
         if round_ % 2 == 0:
@@ -223,17 +230,22 @@ def _plan(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> str
 
 
 async def test_query_plans_survive_analyze(store: SQLiteStore) -> None:
-    await store.ingest("t", [ev(f"e{i}", 1, T + i * 1000, customer=f"c{i % 50}", meter=f"m{i % 3}")
-                             for i in range(3000)], now=T)
+    await store.ingest(
+        "t", [ev(f"e{i}", 1, T + i * 1000, customer=f"c{i % 50}", meter=f"m{i % 3}") for i in range(3000)], now=T
+    )
     await store.roll_up()
     db = sqlite3.connect(store.path)
     db.execute("ANALYZE")
     db.commit()
-    raw = ("SELECT sid, min(seq), sum(value) FROM events INDEXED BY events_q WHERE mid = ? AND live = 1 AND "
-           "time >= ? AND time < ? GROUP BY 1")
+    raw = (
+        "SELECT sid, min(seq), sum(value) FROM events INDEXED BY events_q WHERE mid = ? AND live = 1 AND "
+        "time >= ? AND time < ? GROUP BY 1"
+    )
     assert "USING COVERING INDEX events_q (mid=? AND time>? AND time<?)" in _plan(db, raw, (1, T, T + DAY))
-    tail = ("SELECT sid, sum(value) FROM events NOT INDEXED WHERE seq > ? AND +mid = ? AND live = 1 AND "
-            "+time >= ? AND +time < ? GROUP BY 1")
+    tail = (
+        "SELECT sid, sum(value) FROM events NOT INDEXED WHERE seq > ? AND +mid = ? AND live = 1 AND "
+        "+time >= ? AND +time < ? GROUP BY 1"
+    )
     assert "USING INTEGER PRIMARY KEY (rowid>?)" in _plan(db, tail, (5, 1, T, T + DAY))
     roll = "SELECT sid, sum(s) FROM roll_day WHERE mid = ? AND b >= ? AND b < ? GROUP BY 1"
     assert "USING PRIMARY KEY (mid=? AND b>? AND b<?)" in _plan(db, roll, (1, T, T + DAY))

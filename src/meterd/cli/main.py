@@ -6,9 +6,11 @@ import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
 from meterd.cli.aws import aws_keys
+from meterd.cli.influx import influx
 from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
+from meterd.cli.simulate import simulate
 from meterd.cli.usage import usage
 
 
@@ -18,5 +20,6 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace, simulate):
     cli.add_command(command)
+cli.add_command(influx)

@@ -164,4 +164,3 @@ def signing_keys(database: str, secret_key: str | None, rotate: bool, as_json: b
 
     rows = with_service(database, work)
     emit(rows, ["version", "created_at", "rotated_at"], fmt="json" if as_json else "table")
-

@@ -70,13 +70,19 @@ def check_dimensions(value: object, path: str, errors: list[FieldError], limits:
 
 
 def check_value(value: object, path: str, errors: list[FieldError]) -> float:
-    """A finite number; booleans are not numbers."""
+    """A finite number that fits a double; booleans are not numbers."""
+    if type(value) is float and math.isfinite(value):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors.append(FieldError(path, "must be a number"))
         return 0.0
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
-        errors.append(FieldError(path, "must be finite"))
+        errors.append(FieldError(path, "must be a finite number within the range of a double"))
+        return 0.0
     return number
 
 
@@ -106,13 +112,9 @@ def parse_event(data: object, *, now: int, surface: str = "native", limits: Limi
     raw_time = get("time")
     time = now if raw_time is None else check_time(raw_time, "time", errors)
     raw_value = get("value", 1)
-    value = (
-        float(raw_value)
-        if type(raw_value) in (int, float) and math.isfinite(raw_value)
-        else check_value(raw_value, "value", errors)
-    )
+    value = check_value(raw_value, "value", errors)
     raw_dims = get("dimensions")
-    dimensions = check_dimensions(raw_dims, "dimensions", errors, limits) if raw_dims else {}
+    dimensions = {} if raw_dims is None or raw_dims == {} else check_dimensions(raw_dims, "dimensions", errors, limits)
     raw_end = get("end_time")
     end_time = None if raw_end is None else check_time(raw_end, "end_time", errors)
     if end_time is not None and not errors and end_time < time:

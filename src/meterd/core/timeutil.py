@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time as _time
 from datetime import UTC, datetime, timedelta
 
@@ -45,7 +46,11 @@ def parse_time(value: object, path: str = "time", *, require_zone: bool = True) 
     """
     if isinstance(value, bool):
         raise TimeParseError(FieldError(path, "must be an RFC 3339 time or epoch seconds"))
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        ms = value * 1000
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise TimeParseError(FieldError(path, "must be a finite number of epoch seconds"))
         ms = int(value * 1000)
     elif isinstance(value, str):
         ms = _parse_text(value, path, require_zone)

@@ -30,6 +30,7 @@ class Settings:
     vault_callback_timeout_ms: int = 10_000
     vault_callback_backoff_ms: int = 500
     influx_redirect_hosts: tuple[str, ...] = ()
+    influx_tenant: str = "default"
     amie_prefix: str = "/amie/api/v1"
     amberflo_prefix: str = ""
     aws_region: str | None = None

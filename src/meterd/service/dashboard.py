@@ -38,9 +38,7 @@ async def meter_totals(
     """Every known meter's total over [start, end) (optionally for some customers), busiest first."""
     meters: dict[str, Meter] = {m.key: m for m in await meterd.store.list_meters(tenant)}
     totals = await meterd.query(tenant, QuerySpec((), start, end, customers=customers))
-    counts = await meterd.query(
-        tenant, QuerySpec((), start, end, customers=customers, aggregation=Aggregation.COUNT)
-    )
+    counts = await meterd.query(tenant, QuerySpec((), start, end, customers=customers, aggregation=Aggregation.COUNT))
     value = {row.meter: row.value for row in totals}
     events = {row.meter: int(row.value or 0) for row in counts}
     keys = sorted(set(meters) | set(value), key=lambda k: (-events.get(k, 0), k))
@@ -52,9 +50,9 @@ async def meter_totals(
     return found
 
 
-async def top_customers(meterd: Meterd, tenant: str, meter: str, start: int, end: int, limit: int = 10) -> list[
-    tuple[str, float | None]
-]:
+async def top_customers(
+    meterd: Meterd, tenant: str, meter: str, start: int, end: int, limit: int = 10
+) -> list[tuple[str, float | None]]:
     """The ``limit`` customers with the largest total of ``meter`` over [start, end)."""
     spec = QuerySpec((meter,), start, end, Window.NONE, group_by=(CUSTOMER,), take=Take(limit))
     return [(str(row.group[CUSTOMER]), row.value) for row in await meterd.query(tenant, spec)]

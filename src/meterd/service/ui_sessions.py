@@ -70,8 +70,13 @@ class Sessions:
         await self._prune(now)
         token = secrets.token_urlsafe(32)
         session = Session(key, secrets.token_urlsafe(32), now + self.lifetime_ms)
-        body = {"key_id": key.id, "tenant": key.tenant, "csrf": session.csrf, "created_at": now,
-                "expires_at": session.expires_at}
+        body = {
+            "key_id": key.id,
+            "tenant": key.tenant,
+            "csrf": session.csrf,
+            "created_at": now,
+            "expires_at": session.expires_at,
+        }
         await self.meterd.store.put_object(GLOBAL, KIND, _token_id(token), body)
         return token, session
 

@@ -151,4 +151,3 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
 
     async def query(self, tenant: str, spec: QuerySpec, now: int) -> list[Row]:
         return await self._run(lambda conn: run_query(conn, tenant, spec, now))
-

@@ -113,8 +113,16 @@ class CrudMixin(PgBase):
             "ON CONFLICT (tenant, key) DO UPDATE SET aggregation = excluded.aggregation, unit = excluded.unit, "
             "description = excluded.description, unique_dimension = excluded.unique_dimension, "
             f"properties = excluded.properties RETURNING {METER_COLUMNS}",
-            (tenant, m.key, m.aggregation.value, m.unit, m.description, m.unique_dimension, dumps(m.properties),
-             m.created_at),
+            (
+                tenant,
+                m.key,
+                m.aggregation.value,
+                m.unit,
+                m.description,
+                m.unique_dimension,
+                dumps(m.properties),
+                m.created_at,
+            ),
         )
         return to_meter(rows[0])
 
@@ -201,6 +209,7 @@ class CrudMixin(PgBase):
         return [(k, dict(b)) for k, b in rows]
 
     async def delete_object(self, tenant: str, kind: str, key: str) -> bool:
-        return await self._count(
-            "DELETE FROM objects WHERE tenant = %s AND kind = %s AND key = %s", (tenant, kind, key)
-        ) > 0
+        return (
+            await self._count("DELETE FROM objects WHERE tenant = %s AND kind = %s AND key = %s", (tenant, kind, key))
+            > 0
+        )

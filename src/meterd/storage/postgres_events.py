@@ -47,13 +47,16 @@ class EventsMixin(PgBase):
 
         return await self._run(work)
 
-    async def list_events(
-        self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
         params: dict[str, Any] = {"t": tenant, "after": int(cursor) if cursor else 0, "n": max(limit, 0) + 1}
         conds = ["tenant = %(t)s", "seq > %(after)s"]
-        for name, column, op in (("surface", "surface", "="), ("meter", "meter", "="), ("customer", "customer", "="),
-                                 ("start", "time", ">="), ("end", "time", "<")):
+        for name, column, op in (
+            ("surface", "surface", "="),
+            ("meter", "meter", "="),
+            ("customer", "customer", "="),
+            ("start", "time", ">="),
+            ("end", "time", "<"),
+        ):
             value = getattr(where, name)
             if value is not None:
                 conds.append(f"{column} {op} %({name})s")
@@ -67,9 +70,7 @@ class EventsMixin(PgBase):
         items = [to_stored_event(r) for r in rows[:limit]]
         return Page(items, str(items[-1].seq) if len(rows) > limit and items else None)
 
-    async def _void(
-        self, conn: Conn, tenant: str, surface: str, event_id: str, replaced_by: str | None
-    ) -> StoredEvent:
+    async def _void(self, conn: Conn, tenant: str, surface: str, event_id: str, replaced_by: str | None) -> StoredEvent:
         """Void a live event and take it out of the rollup cache (the caller holds the fold lock)."""
         stored = await self._find(conn, tenant, surface, event_id, lock=True)
         if stored is None:

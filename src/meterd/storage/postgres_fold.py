@@ -21,8 +21,8 @@ FOLD_LOCK = "meterd.fold:"
 Conn = AsyncConnection[Any]
 
 FOLD_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS _fold (seq bigint, tenant text COLLATE \"C\", meter text COLLATE \"C\", "
-    "customer text COLLATE \"C\", time bigint, value double precision, dims json) ON COMMIT DELETE ROWS"
+    'CREATE TEMP TABLE IF NOT EXISTS _fold (seq bigint, tenant text COLLATE "C", meter text COLLATE "C", '
+    'customer text COLLATE "C", time bigint, value double precision, dims json) ON COMMIT DELETE ROWS'
 )
 TAKE_SQL = """
 WITH d AS (DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT %s) RETURNING *)
@@ -57,7 +57,8 @@ ON CONFLICT (tenant, meter, lvl, dkey, customer, bucket, dval) DO UPDATE SET
   n = rollup.n + excluded.n, total = rollup.total + excluded.total,
   lo = least(rollup.lo, excluded.lo), hi = greatest(rollup.hi, excluded.hi)
 """
-FOLD_SQL = """
+FOLD_SQL = (
+    """
 INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
 SELECT tenant, meter, lvl, dkey, customer, bucket, dval, count(*), sum(value), min(value), max(value) FROM (
   SELECT tenant, meter, 1 AS lvl, '' AS dkey, customer, time - time %% 3600000 AS bucket, 'null' AS dval, value
@@ -69,7 +70,9 @@ SELECT tenant, meter, lvl, dkey, customer, bucket, dval, count(*), sum(value), m
   FROM _fold AS f JOIN rollup_keys AS k ON k.tenant = f.tenant AND k.meter = f.meter AND k.rolled
 ) AS x
 GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-""" + UPSERT
+"""
+    + UPSERT
+)
 NEW_KEYS_SQL = """
 SELECT DISTINCT f.tenant, f.meter, k FROM _fold AS f, json_object_keys(f.dims) AS k
 WHERE NOT EXISTS (SELECT 1 FROM rollup_keys AS r WHERE r.tenant = f.tenant AND r.meter = f.meter AND r.dkey = k)
@@ -84,14 +87,20 @@ KEY_VALUES_SQL = (
     "SELECT count(DISTINCT v), count(DISTINCT dcls(v)), count(*) FILTER (WHERE v IS NULL) "
     "FROM (SELECT dval(e.dims -> %(k)s) AS v " + FOLDED + ") AS x"
 )
-BACKFILL_SQL = """
+BACKFILL_SQL = (
+    """
 WITH vals AS (
   INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
-  SELECT %(t)s, %(m)s, %(k)s, v, dcls(v) FROM (SELECT DISTINCT dval(e.dims -> %(k)s) AS v """ + FOLDED + """) AS x)
+  SELECT %(t)s, %(m)s, %(k)s, v, dcls(v) FROM (SELECT DISTINCT dval(e.dims -> %(k)s) AS v """
+    + FOLDED
+    + """) AS x)
 INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
 SELECT %(t)s, %(m)s, 2, %(k)s, e.customer, e.time - e.time %% 86400000, dval(e.dims -> %(k)s),
        count(*), sum(e.value), min(e.value), max(e.value)
-""" + FOLDED + " GROUP BY 5, 6, 7"
+"""
+    + FOLDED
+    + " GROUP BY 5, 6, 7"
+)
 REGISTER_SQL = (
     "INSERT INTO rollup_keys (tenant, meter, dkey, rolled, nvalues) VALUES (%(t)s, %(m)s, %(k)s, %(r)s, %(n)s)"
 )

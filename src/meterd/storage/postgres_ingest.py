@@ -76,8 +76,22 @@ class Staged:
 def stage_row(s: Staged, key: int, replaces: str | None = None) -> tuple[Any, ...]:
     e = s.event
     dims = dumps(e.dimensions)
-    return (key, e.surface, e.id, e.meter, e.customer, e.time, e.value, dims, e.end_time, text_safe(e.raw), s.fp,
-            pending_dims(e.dimensions, dims), s.index, replaces)
+    return (
+        key,
+        e.surface,
+        e.id,
+        e.meter,
+        e.customer,
+        e.time,
+        e.value,
+        dims,
+        e.end_time,
+        text_safe(e.raw),
+        s.fp,
+        pending_dims(e.dimensions, dims),
+        s.index,
+        replaces,
+    )
 
 
 async def copy_stage(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -200,9 +214,20 @@ async def insert_rejections(conn: Conn, tenant: str, rejections: Sequence[NewRej
         return []
     cols: list[list[Any]] = [[], [], [], [], [], [], [], []]
     for r in rejections:
-        for col, value in zip(cols, (r.surface, r.code, text_safe(r.message), text_safe(r.raw), now,
-                                     text_safe(r.meter), text_safe(r.event_id), encode_errors(r.errors)),
-                              strict=True):
+        for col, value in zip(
+            cols,
+            (
+                r.surface,
+                r.code,
+                text_safe(r.message),
+                text_safe(r.raw),
+                now,
+                text_safe(r.meter),
+                text_safe(r.event_id),
+                encode_errors(r.errors),
+            ),
+            strict=True,
+        ):
             col.append(value)
     cur = await conn.execute(REJECT_SQL, (tenant, *cols))
     return [row[0] for row in await cur.fetchall()]
@@ -227,6 +252,12 @@ async def count_outcomes(
     keys = list(counts)
     await conn.execute(
         COUNTS_SQL,
-        (tenant, now // STATS_BUCKET_MS * STATS_BUCKET_MS, [k[0] for k in keys], [k[1] for k in keys],
-         [k[2] for k in keys], [counts[k] for k in keys]),
+        (
+            tenant,
+            now // STATS_BUCKET_MS * STATS_BUCKET_MS,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [counts[k] for k in keys],
+        ),
     )

@@ -126,13 +126,18 @@ def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
     return "".join(f" AND {p}" for p in parts)
 
 
-async def rollup_query(
-    conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan
-) -> list[Row]:
+async def rollup_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan) -> list[Row]:
     """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core."""
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
-    params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
-                              "frames": [f[0] for f in plan.frames], "w": width}
+    params: dict[str, Any] = {
+        "t": tenant,
+        "lvl": plan.lvl,
+        "k": plan.dkey,
+        "s": spec.start,
+        "e": spec.end,
+        "frames": [f[0] for f in plan.frames],
+        "w": width,
+    }
     pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'"
     by_customer = "customer" if CUSTOMER in spec.group_by else "''"
     by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
@@ -196,7 +201,8 @@ async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, 
         where.append(in_range)
     cur = await conn.execute(
         "SELECT id, meter, customer, time, value, dims, end_time, surface FROM events WHERE "
-        + " AND ".join(where) + " ORDER BY seq",
+        + " AND ".join(where)
+        + " ORDER BY seq",
         params,
     )
     events = [UsageEvent(*row) for row in await cur.fetchall()]

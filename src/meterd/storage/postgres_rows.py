@@ -84,8 +84,22 @@ def decode_errors(data: Any) -> tuple[Any, ...]:
 
 def to_stored_event(row: Sequence[Any]) -> StoredEvent:
     """A row selected with :data:`EVENT_COLUMNS`."""
-    (event_id, meter, customer, time, value, dims, end_time, surface, raw, seq, ingested_at, voided, replaces,
-     replaced_by) = row
+    (
+        event_id,
+        meter,
+        customer,
+        time,
+        value,
+        dims,
+        end_time,
+        surface,
+        raw,
+        seq,
+        ingested_at,
+        voided,
+        replaces,
+        replaced_by,
+    ) = row
     event = UsageEvent(event_id, meter, customer, time, value, dims, end_time, surface, raw)
     status = EventStatus.VOIDED if voided else EventStatus.LIVE
     return StoredEvent(event, seq, ingested_at, status, replaces, replaced_by)
@@ -93,13 +107,22 @@ def to_stored_event(row: Sequence[Any]) -> StoredEvent:
 
 def to_key(row: Sequence[Any]) -> ApiKey:
     key_id, tenant, name, scopes, secret_hash, created_at, last_used_at, revoked_at = row
-    return ApiKey(key_id, tenant, name, frozenset(Scope(s) for s in scopes), secret_hash, created_at,
-                  last_used_at, revoked_at)
+    return ApiKey(
+        key_id, tenant, name, frozenset(Scope(s) for s in scopes), secret_hash, created_at, last_used_at, revoked_at
+    )
 
 
 def key_params(key: ApiKey) -> tuple[Any, ...]:
-    return (key.id, key.tenant, key.name, sorted(s.value for s in key.scopes), key.secret_hash, key.created_at,
-            key.last_used_at, key.revoked_at)
+    return (
+        key.id,
+        key.tenant,
+        key.name,
+        sorted(s.value for s in key.scopes),
+        key.secret_hash,
+        key.created_at,
+        key.last_used_at,
+        key.revoked_at,
+    )
 
 
 def to_customer(row: Sequence[Any]) -> Customer:

@@ -222,9 +222,7 @@ class SQLiteStore(Store):
 
         return await self._write(job)
 
-    _METER_SQL = (
-        "SELECT key, aggregation, unit, description, unique_dimension, properties, created_at FROM meters"
-    )
+    _METER_SQL = "SELECT key, aggregation, unit, description, unique_dimension, properties, created_at FROM meters"
 
     async def put_meter(self, tenant: str, meter: Meter) -> Meter:
         def job(tx: Tx) -> Meter:
@@ -282,9 +280,7 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
-    async def list_events(
-        self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
         after = _cursor_int(cursor)
 
         def read(conn: sqlite3.Connection) -> Page:
@@ -417,8 +413,9 @@ class SQLiteStore(Store):
         verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
 
         def job(tx: Tx) -> bool:
-            cur = tx.conn.execute(f"{verb} INTO objects (tenant, kind, key, body) VALUES (?, ?, ?, ?)",
-                                  (tenant, kind, key, text))
+            cur = tx.conn.execute(
+                f"{verb} INTO objects (tenant, kind, key, body) VALUES (?, ?, ?, ?)", (tenant, kind, key, text)
+            )
             return cur.rowcount > 0
 
         return await self._write(job)
@@ -430,8 +427,7 @@ class SQLiteStore(Store):
 
     async def list_objects(self, tenant: str, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
         sql = (
-            "SELECT key, body FROM objects WHERE tenant = ? AND kind = ? AND substr(key, 1, length(?)) = ? "
-            "ORDER BY key"
+            "SELECT key, body FROM objects WHERE tenant = ? AND kind = ? AND substr(key, 1, length(?)) = ? ORDER BY key"
         )
         rows = await self._read(lambda c: c.execute(sql, (tenant, kind, prefix, prefix)).fetchall())
         return [(k, _json_object(b)) for k, b in rows]

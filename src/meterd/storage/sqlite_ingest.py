@@ -195,8 +195,7 @@ def _add_row(
         ctx.registry.note(batch.values, mid, event.dimensions, text)
     batch.meters.add(event.meter)
     batch.rows.append(
-        (h, mid, sid, event.surface, event.id, event.time, event.value, text, event.end_time,
-         event.raw, now, replaces)
+        (h, mid, sid, event.surface, event.id, event.time, event.value, text, event.end_time, event.raw, now, replaces)
     )
 
 
@@ -277,8 +276,9 @@ def _audit(conn: sqlite3.Connection, tenant: str, c: Correction) -> Correction:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (tenant, c.event_id, c.surface, c.action, c.reason, c.key_id, c.created_at, c.replacement_id),
     )
-    return Correction(int(cur.lastrowid or 0), *(c.event_id, c.surface, c.action, c.reason, c.key_id),
-                      c.created_at, c.replacement_id)
+    return Correction(
+        int(cur.lastrowid or 0), *(c.event_id, c.surface, c.action, c.reason, c.key_id), c.created_at, c.replacement_id
+    )
 
 
 def void(
@@ -305,8 +305,15 @@ def amend(
         raise Conflict(f"event {new_id!r} exists already")
     _void(ctx, tx, tenant, surface, event_id, new_id)
     event = UsageEvent(
-        new_id, replacement.meter, replacement.customer, replacement.time, replacement.value,
-        replacement.dimensions, replacement.end_time, surface, replacement.raw,
+        new_id,
+        replacement.meter,
+        replacement.customer,
+        replacement.time,
+        replacement.value,
+        replacement.dimensions,
+        replacement.end_time,
+        surface,
+        replacement.raw,
     )
     batch = Batch()
     _add_row(ctx, tx, batch, tenant, event, identity_hash(tenant, surface, new_id), now, event_id)
@@ -314,9 +321,7 @@ def amend(
     return _audit(conn, tenant, Correction(0, event_id, surface, "amend", reason, key_id, now, new_id))
 
 
-def close_interval(
-    ctx: Context, tx: Tx, tenant: str, surface: str, event_id: str, end_time: int, now: int
-) -> Outcome:
+def close_interval(ctx: Context, tx: Tx, tenant: str, surface: str, event_id: str, end_time: int, now: int) -> Outcome:
     """Give a live open interval its end; the same end again is a duplicate, anything else a conflict."""
     conn = tx.conn
     row = find_event(ctx, conn, tenant, surface, event_id)

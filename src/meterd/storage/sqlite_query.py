@@ -81,8 +81,7 @@ def run(names: Names, conn: sqlite3.Connection, tenant: str, spec: QuerySpec, no
 
 
 _METERS_SQL = (
-    "SELECT key, aggregation, unit, description, unique_dimension, properties, created_at "
-    "FROM meters WHERE tenant = ?"
+    "SELECT key, aggregation, unit, description, unique_dimension, properties, created_at FROM meters WHERE tenant = ?"
 )
 
 
@@ -278,8 +277,9 @@ class MeterQuery:
         cells = {g: {w: pick(r, n) for w, r in per.items()} for g, per in grouped.items()}
         totals = None
         if self.spec.take is not None:
-            totals = {g: pick(functools.reduce(lambda a, b: _merge(a, b, n), per.values()), n)
-                      for g, per in grouped.items()}
+            totals = {
+                g: pick(functools.reduce(lambda a, b: _merge(a, b, n), per.values()), n) for g, per in grouped.items()
+            }
         return self._finish(cells, totals)
 
     def _careful(self, parts: list[tuple[Any, ...]], n: int) -> list[Row]:
@@ -387,9 +387,12 @@ class MeterQuery:
         totals: dict[Group, float | None] | None = None
         if self.spec.take is not None:
             select = ", ".join([*cols, distinct])
-            totals = {self._group(tuple(r[:n])): float(r[n])
-                      for r in self._raw_select(select, [*params, *dparams], where, False, ", ".join(
-                          str(i) for i in range(1, n + 1)))}
+            totals = {
+                self._group(tuple(r[:n])): float(r[n])
+                for r in self._raw_select(
+                    select, [*params, *dparams], where, False, ", ".join(str(i) for i in range(1, n + 1))
+                )
+            }
         return self._finish(grouped, totals)
 
     def _latest(self, lab: Labeling) -> list[Row]:
@@ -427,8 +430,16 @@ class MeterQuery:
             where.add(f"sid IN ({','.join('?' * len(self.sids))})", *self.sids)
         sql = f"SELECT sid, id, time, value, dims, end_time, surface FROM events WHERE {where.text()} ORDER BY seq"
         events = [
-            UsageEvent(event_id, self.meter, self.names.customer(self.conn, sid), time, value,
-                       dims_value(dims), end_time, surface)
+            UsageEvent(
+                event_id,
+                self.meter,
+                self.names.customer(self.conn, sid),
+                time,
+                value,
+                dims_value(dims),
+                end_time,
+                surface,
+            )
             for sid, event_id, time, value, dims, end_time, surface in self.conn.execute(sql, where.params)
         ]
         return evaluate(events, self.defs, replace(spec, meters=(self.meter,), exclude_meters=()), self.now)
@@ -436,8 +447,14 @@ class MeterQuery:
 
 def _merge(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> tuple[Any, ...]:
     """Two partial (group..., window, sum, count, min, max, first seq) rows of one cell as one."""
-    return (*a[: n + 1], a[n + 1] + b[n + 1], a[n + 2] + b[n + 2], min(a[n + 3], b[n + 3]), max(a[n + 4], b[n + 4]),
-            min(a[n + 5], b[n + 5]))
+    return (
+        *a[: n + 1],
+        a[n + 1] + b[n + 1],
+        a[n + 2] + b[n + 2],
+        min(a[n + 3], b[n + 3]),
+        max(a[n + 4], b[n + 4]),
+        min(a[n + 5], b[n + 5]),
+    )
 
 
 _RESULT: dict[Aggregation, Callable[[tuple[Any, ...], int], float | None]] = {

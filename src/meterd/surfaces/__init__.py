@@ -8,6 +8,8 @@ INSTALLERS: list[str] = [
     "meterd.surfaces.vault:install",
     "meterd.surfaces.ui:install",
     "meterd.surfaces.aws:install",
+    "meterd.surfaces.amie:install",
+    "meterd.surfaces.influx:install",
     "meterd.surfaces.amberflo:install",
     "meterd.surfaces.openmeter:install",
 ]
