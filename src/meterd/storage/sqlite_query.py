@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,7 +47,7 @@ from meterd.core.rollplan import (
     split,
 )
 from meterd.storage.sqlite_conn import ReadTx
-from meterd.storage.sqlite_rollup import watermark
+from meterd.storage.sqlite_rollup import max_seq, watermark
 from meterd.storage.sqlite_rows import Names, dims_value, json_path, meter_row
 
 INT64 = 2**63
@@ -73,9 +73,10 @@ def run(names: Names, conn: sqlite3.Connection, tenant: str, spec: QuerySpec, no
             return []
         defs = {m.key: m for m in map(meter_row, conn.execute(_METERS_SQL, (tenant,)))}
         top = watermark(conn)
+        rolled_all = top >= max_seq(conn)
         rows: list[Row] = []
         for meter, mid in chosen:
-            plan = MeterQuery(names, conn, spec, now, mid, meter, defs, windows, top)
+            plan = MeterQuery(names, conn, spec, now, mid, meter, defs, windows, top, rolled_all)
             rows.extend(plan.rows())
         return rows
 
@@ -155,9 +156,11 @@ class MeterQuery:
         defs: dict[str, Meter],
         windows: list[tuple[int, int]],
         top: int,
+        rolled_all: bool = False,
     ) -> None:
         self.names, self.conn, self.spec, self.now = names, conn, spec, now
         self.mid, self.meter, self.defs, self.windows, self.top = mid, meter, defs, windows, top
+        self.rolled_all = rolled_all
         self.aggregation, self.unique = resolve_aggregation(spec, defs.get(meter))
         self.sids: list[int] | None = None
         self._decoded: dict[tuple[Any, ...], tuple[Scalar, ...]] = {}
@@ -265,6 +268,9 @@ class MeterQuery:
         if rolled is None:
             parts = self._raw_sums(lab, self.spec.start, self.spec.end, tail=False)
         else:
+            direct = self._direct(lab, rolled[0], rolled[1])
+            if direct is not None:
+                return direct
             parts = self._pieces(lab, rolled[0], rolled[1])
         keyed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for row in parts:
@@ -280,6 +286,40 @@ class MeterQuery:
         if self.spec.take is not None:
             totals = {g: pick(functools.reduce(lambda a, b: _merge(a, b, n), per.values()), n)
                       for g, per in grouped.items()}
+        return self._finish(cells, totals)
+
+    def _direct(self, lab: Labeling, key: str | None, allowed: list[str] | None) -> list[Row] | None:
+        """The fast case: one rollup range answers everything (no edges, no tail) and its rows are already
+        one per output cell, so SQL hands back final values. None when the case does not apply."""
+        spec, agg = self.spec, self.aggregation
+        if not self.rolled_all or (spec.take is not None and agg is Aggregation.AVG):
+            return None
+        pieces = split(spec.start, spec.end, aligned(spec, self.windows, DAY_MS))
+        ranges = [("roll_day", DAY_MS, r) for r in pieces.day] + [("roll_hour", HOUR_MS, r) for r in pieces.hour]
+        if pieces.raw or len(ranges) != 1 or (allowed is not None and not allowed):
+            return None
+        table, width, (start, end) = ranges[0]
+        if not self._unique_per_bucket(lab, width, key, allowed):
+            return None
+        cols = ["sid" if k == CUSTOMER else "dv" for k in spec.group_by]
+        value = _VALUE_SQL[agg]
+        sql, params = self._rollup_sql(table, key, allowed, start, end, ", ".join([*cols, "b", value]), "")
+        n = len(cols)
+        cells: dict[Group, dict[int, float | None]] = {}
+        cache: dict[Any, Group] = {}
+        for row in self.conn.execute(sql, params):
+            raw = row[:n]
+            group = cache.get(raw)
+            if group is None:
+                group = cache[raw] = self._group(raw)
+            per = cells.get(group)
+            if per is None:
+                per = cells[group] = {}
+            per[row[n]] = row[n + 1]
+        totals = None
+        if spec.take is not None:
+            fold = _TOTAL[agg]
+            totals = {g: fold(per.values()) for g, per in cells.items()}
         return self._finish(cells, totals)
 
     def _careful(self, parts: list[tuple[Any, ...]], n: int) -> list[Row]:
@@ -340,6 +380,17 @@ class MeterQuery:
         self, lab: Labeling, table: str, width: int, key: str | None, allowed: list[str] | None, start: int, end: int
     ) -> list[tuple[Any, ...]]:
         cols = ["sid" if k == CUSTOMER else "dv" for k in self.spec.group_by]
+        if self._unique_per_bucket(lab, width, key, allowed):
+            select, group = ", ".join([*cols, "b", "s, c, mn, mx, -1"]), ""
+        else:
+            select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx), -1"])
+            group = ", ".join(str(i) for i in range(1, len(cols) + 2))
+        sql, params = self._rollup_sql(table, key, allowed, start, end, select, group)
+        return self.conn.execute(sql, params).fetchall()
+
+    def _rollup_sql(
+        self, table: str, key: str | None, allowed: list[str] | None, start: int, end: int, select: str, group: str
+    ) -> tuple[str, list[Any]]:
         where = Where([], [])
         where.add("mid = ?", self.mid)
         if key is not None:
@@ -351,14 +402,8 @@ class MeterQuery:
             where.add(f"dv IN ({','.join('?' * len(allowed))})", *allowed)
         if self.sids is not None:
             where.add(f"sid IN ({','.join('?' * len(self.sids))})", *self.sids)
-        if self._unique_per_bucket(lab, width, key, allowed):
-            select = ", ".join([*cols, "b", "s, c, mn, mx, -1"])
-            sql = f"SELECT {select} FROM {table} WHERE {where.text()}"
-        else:
-            select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx), -1"])
-            group = ", ".join(str(i) for i in range(1, len(cols) + 2))
-            sql = f"SELECT {select} FROM {table} WHERE {where.text()} GROUP BY {group}"
-        return self.conn.execute(sql, where.params).fetchall()
+        sql = f"SELECT {select} FROM {table} WHERE {where.text()}"
+        return (sql + f" GROUP BY {group}" if group else sql), where.params
 
     def _unique_per_bucket(self, lab: Labeling, width: int, key: str | None, allowed: list[str] | None) -> bool:
         """Whether rollup rows are already one per output cell (window = bucket, every key column grouped)."""
@@ -439,6 +484,34 @@ def _merge(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> tuple[Any, ...]:
     return (*a[: n + 1], a[n + 1] + b[n + 1], a[n + 2] + b[n + 2], min(a[n + 3], b[n + 3]), max(a[n + 4], b[n + 4]),
             min(a[n + 5], b[n + 5]))
 
+
+_VALUE_SQL = {
+    Aggregation.SUM: "s * 1.0",
+    Aggregation.COUNT: "c * 1.0",
+    Aggregation.MIN: "mn * 1.0",
+    Aggregation.MAX: "mx * 1.0",
+    Aggregation.AVG: "s * 1.0 / c",
+}
+
+
+def _sum(values: Iterable[float | None]) -> float | None:
+    return float(sum(v for v in values if v is not None))
+
+
+def _min(values: Iterable[float | None]) -> float | None:
+    return min((v for v in values if v is not None), default=None)
+
+
+def _max(values: Iterable[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+_TOTAL: dict[Aggregation, Callable[[Iterable[float | None]], float | None]] = {
+    Aggregation.SUM: _sum,
+    Aggregation.COUNT: _sum,
+    Aggregation.MIN: _min,
+    Aggregation.MAX: _max,
+}
 
 _RESULT: dict[Aggregation, Callable[[tuple[Any, ...], int], float | None]] = {
     Aggregation.SUM: lambda r, n: float(r[n + 1]),
