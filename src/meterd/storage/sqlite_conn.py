@@ -40,7 +40,7 @@ class Tuning:
     wal_autocheckpoint: int = 10_000
     page_size: int = 4096
     max_txn_events: int = 50_000
-    roll_every: int = 50_000
+    roll_every: int = 100_000
     idle_seconds: float = 0.3
 
 
