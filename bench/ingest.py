@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from meterd.core.models import UsageEvent
-from meterd.storage.sqlite import SQLiteStore
+from meterd.storage.sqlite import SQLiteStore, Tuning
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_760_000_000_000
@@ -71,10 +71,12 @@ def raw_limit(events: list[UsageEvent], batch: int, path: Path) -> float:
     return len(rows) / elapsed
 
 
-async def store_rate(events: list[UsageEvent], batch: int, callers: int, path: Path) -> tuple[float, float, int]:
+async def store_rate(
+    events: list[UsageEvent], batch: int, callers: int, path: Path, tuning: Tuning
+) -> tuple[float, float, int]:
     """(events/s committed through store.ingest, seconds to finish the rollups after, accepted count)."""
     fresh(path)
-    store = SQLiteStore(str(path))
+    store = SQLiteStore(str(path), tuning=tuning)
     await store.open()
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
     queue = iter(batches)
@@ -104,6 +106,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=4)
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=HERE / "data")
+    parser.add_argument("--page-size", type=int, default=Tuning().page_size, help="store page size (new files)")
+    parser.add_argument("--checkpoint", type=int, default=Tuning().wal_autocheckpoint, help="store WAL autocheckpoint")
     parser.add_argument("--skip-raw", action="store_true")
     parser.add_argument("--skip-store", action="store_true", help="skip the in-process store.ingest run")
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP server")
@@ -122,7 +126,8 @@ def main() -> None:
                   f"{raw[-1]:,.0f} rows/s", flush=True)
         if args.skip_store:
             continue
-        rate, roll, accepted = asyncio.run(store_rate(events, args.batch, args.callers, args.dir / "store.db"))
+        tuning = Tuning(page_size=args.page_size, wal_autocheckpoint=args.checkpoint)
+        rate, roll, accepted = asyncio.run(store_rate(events, args.batch, args.callers, args.dir / "store.db", tuning))
         store.append(rate)
         print(f"[{rep}] store.ingest, {args.callers} concurrent callers, {args.batch}-event batches: "
               f"{rate:,.0f} events/s ({accepted:,} accepted; final rollup pass {roll:.2f} s)", flush=True)

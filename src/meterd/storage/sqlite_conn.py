@@ -38,8 +38,9 @@ class Tuning:
     reader_cache_kib: int = 32_768
     readers: int = 3
     wal_autocheckpoint: int = 10_000
+    page_size: int = 4096
     max_txn_events: int = 50_000
-    roll_every: int = 50_000
+    roll_every: int = 100_000
     idle_seconds: float = 0.3
 
 
@@ -92,6 +93,7 @@ class _MigrationTarget:
 def prepare(path: str, tuning: Tuning) -> sqlite3.Connection:
     """Open the writer connection: WAL mode, checkpoint size, pending migrations applied."""
     conn = connect(path, cache_kib=tuning.writer_cache_kib, synchronous=tuning.synchronous)
+    conn.execute(f"PRAGMA page_size = {int(tuning.page_size)}")  # takes effect only on a new, empty file
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise StorageError(f"could not put {path!r} in WAL mode (got {mode!r})")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,11 +46,13 @@ from meterd.core.rollplan import (
     labeling,
     split,
 )
+from meterd.core.windows import Window
 from meterd.storage.sqlite_conn import ReadTx
-from meterd.storage.sqlite_rollup import watermark
+from meterd.storage.sqlite_rollup import max_seq, watermark
 from meterd.storage.sqlite_rows import Names, dims_value, json_path, meter_row
 
 INT64 = 2**63
+CHUNK_MS = 6 * 3_600_000
 SUM_AGGS = "sum(value), count(*), min(value), max(value), min(seq)"
 
 
@@ -73,9 +75,10 @@ def run(names: Names, conn: sqlite3.Connection, tenant: str, spec: QuerySpec, no
             return []
         defs = {m.key: m for m in map(meter_row, conn.execute(_METERS_SQL, (tenant,)))}
         top = watermark(conn)
+        rolled_all = top >= max_seq(conn)
         rows: list[Row] = []
         for meter, mid in chosen:
-            plan = MeterQuery(names, conn, spec, now, mid, meter, defs, windows, top)
+            plan = MeterQuery(names, conn, spec, now, mid, meter, defs, windows, top, rolled_all)
             rows.extend(plan.rows())
         return rows
 
@@ -154,9 +157,11 @@ class MeterQuery:
         defs: dict[str, Meter],
         windows: list[tuple[int, int]],
         top: int,
+        rolled_all: bool = False,
     ) -> None:
         self.names, self.conn, self.spec, self.now = names, conn, spec, now
         self.mid, self.meter, self.defs, self.windows, self.top = mid, meter, defs, windows, top
+        self.rolled_all = rolled_all
         self.aggregation, self.unique = resolve_aggregation(spec, defs.get(meter))
         self.sids: list[int] | None = None
         self._decoded: dict[tuple[Any, ...], tuple[Scalar, ...]] = {}
@@ -262,8 +267,11 @@ class MeterQuery:
         n = len(self.spec.group_by)
         rolled = self._rolled_key()
         if rolled is None:
-            parts = self._raw_sums(lab, self.spec.start, self.spec.end, tail=False)
+            parts = [row for start, end, part in self._chunks(lab) for row in self._raw_sums(part, start, end, False)]
         else:
+            direct = self._direct(lab, rolled[0], rolled[1])
+            if direct is not None:
+                return direct
             parts = self._pieces(lab, rolled[0], rolled[1])
         keyed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for row in parts:
@@ -280,6 +288,40 @@ class MeterQuery:
             totals = {
                 g: pick(functools.reduce(lambda a, b: _merge(a, b, n), per.values()), n) for g, per in grouped.items()
             }
+        return self._finish(cells, totals)
+
+    def _direct(self, lab: Labeling, key: str | None, allowed: list[str] | None) -> list[Row] | None:
+        """The fast case: one rollup range answers everything (no edges, no tail) and its rows are already
+        one per output cell, so SQL hands back final values. None when the case does not apply."""
+        spec, agg = self.spec, self.aggregation
+        if not self.rolled_all or (spec.take is not None and agg is Aggregation.AVG):
+            return None
+        pieces = split(spec.start, spec.end, aligned(spec, self.windows, DAY_MS))
+        ranges = [("roll_day", DAY_MS, r) for r in pieces.day] + [("roll_hour", HOUR_MS, r) for r in pieces.hour]
+        if pieces.raw or len(ranges) != 1 or (allowed is not None and not allowed):
+            return None
+        table, width, (start, end) = ranges[0]
+        if not self._unique_per_bucket(lab, width, key, allowed):
+            return None
+        cols = ["sid" if k == CUSTOMER else "dv" for k in spec.group_by]
+        value = _VALUE_SQL[agg]
+        sql, params = self._rollup_sql(table, key, allowed, start, end, ", ".join([*cols, "b", value]), "")
+        n = len(cols)
+        cells: dict[Group, dict[int, float | None]] = {}
+        cache: dict[Any, Group] = {}
+        for row in self.conn.execute(sql, params):
+            raw = row[:n]
+            group = cache.get(raw)
+            if group is None:
+                group = cache[raw] = self._group(raw)
+            per = cells.get(group)
+            if per is None:
+                per = cells[group] = {}
+            per[row[n]] = row[n + 1]
+        totals = None
+        if spec.take is not None:
+            fold = _TOTAL[agg]
+            totals = {g: fold(per.values()) for g, per in cells.items()}
         return self._finish(cells, totals)
 
     def _careful(self, parts: list[tuple[Any, ...]], n: int) -> list[Row]:
@@ -340,6 +382,17 @@ class MeterQuery:
         self, lab: Labeling, table: str, width: int, key: str | None, allowed: list[str] | None, start: int, end: int
     ) -> list[tuple[Any, ...]]:
         cols = ["sid" if k == CUSTOMER else "dv" for k in self.spec.group_by]
+        if self._unique_per_bucket(lab, width, key, allowed):
+            select, group = ", ".join([*cols, "b", "s, c, mn, mx, -1"]), ""
+        else:
+            select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx), -1"])
+            group = ", ".join(str(i) for i in range(1, len(cols) + 2))
+        sql, params = self._rollup_sql(table, key, allowed, start, end, select, group)
+        return self.conn.execute(sql, params).fetchall()
+
+    def _rollup_sql(
+        self, table: str, key: str | None, allowed: list[str] | None, start: int, end: int, select: str, group: str
+    ) -> tuple[str, list[Any]]:
         where = Where([], [])
         where.add("mid = ?", self.mid)
         if key is not None:
@@ -351,14 +404,8 @@ class MeterQuery:
             where.add(f"dv IN ({','.join('?' * len(allowed))})", *allowed)
         if self.sids is not None:
             where.add(f"sid IN ({','.join('?' * len(self.sids))})", *self.sids)
-        if self._unique_per_bucket(lab, width, key, allowed):
-            select = ", ".join([*cols, "b", "s, c, mn, mx, -1"])
-            sql = f"SELECT {select} FROM {table} WHERE {where.text()}"
-        else:
-            select = ", ".join([*cols, label_sql(lab, "b"), "sum(s), sum(c), min(mn), max(mx), -1"])
-            group = ", ".join(str(i) for i in range(1, len(cols) + 2))
-            sql = f"SELECT {select} FROM {table} WHERE {where.text()} GROUP BY {group}"
-        return self.conn.execute(sql, where.params).fetchall()
+        sql = f"SELECT {select} FROM {table} WHERE {where.text()}"
+        return (sql + f" GROUP BY {group}" if group else sql), where.params
 
     def _unique_per_bucket(self, lab: Labeling, width: int, key: str | None, allowed: list[str] | None) -> bool:
         """Whether rollup rows are already one per output cell (window = bucket, every key column grouped)."""
@@ -369,6 +416,24 @@ class MeterQuery:
         return one_sid and one_dv
 
     # unique_count and latest ---------------------------------------------------------------------------
+    def _chunks(self, lab: Labeling) -> list[tuple[int, int, Labeling]]:
+        """The range cut on window boundaries into pieces of at least ``CHUNK_MS``, each with its labeling
+        (a constant when it holds one window): cells never straddle two pieces, and several small GROUP BY
+        sorts beat one big one (A3 on 10M events: 756 -> 360 ms)."""
+        spec = self.spec
+        if spec.window is Window.NONE:
+            return [(spec.start, spec.end, lab)]
+        chunks: list[tuple[int, int, Labeling]] = []
+        lo, first = spec.start, None
+        for start, end in self.windows:
+            first = start if first is None else first
+            hi = min(end, spec.end)
+            if hi - lo >= CHUNK_MS or hi >= spec.end:
+                if hi > lo:
+                    chunks.append((lo, hi, Labeling("const", origin=start) if first == start else lab))
+                lo, first = hi, None
+        return chunks
+
     def _unique(self, lab: Labeling) -> list[Row]:
         cols, params = self._raw_groups()
         path = json_path(self.unique) if self.unique is not None else None
@@ -376,16 +441,18 @@ class MeterQuery:
             raise Fallback
         distinct = "count(DISTINCT json_extract(dims, ?))" if path is not None else "0"
         dparams = [path] if path is not None else []
-        where = self._raw_where(self.spec.start, self.spec.end, tail=False)
         n = len(cols)
-        select = ", ".join([*cols, label_sql(lab, "time"), distinct])
         group = ", ".join(str(i) for i in range(1, n + 2))
-        rows = self._raw_select(select, [*params, *dparams], where, False, group)
+        rows: list[Any] = []
+        for start, end, part in self._chunks(lab):
+            select = ", ".join([*cols, label_sql(part, "time"), distinct])
+            rows += self._raw_select(select, [*params, *dparams], self._raw_where(start, end, False), False, group)
         grouped = self._by_group({tuple(r[: n + 1]): float(r[n + 1]) for r in rows}, n)
         if grouped is None:
             raise Fallback
         totals: dict[Group, float | None] | None = None
         if self.spec.take is not None:
+            where = self._raw_where(self.spec.start, self.spec.end, tail=False)
             select = ", ".join([*cols, distinct])
             totals = {
                 self._group(tuple(r[:n])): float(r[n])
@@ -400,15 +467,17 @@ class MeterQuery:
         n = len(cols)
         named = [f"{c} AS g{i}" for i, c in enumerate(cols)]
         keys = [f"g{i}" for i in range(n)]
-        where = self._raw_where(self.spec.start, self.spec.end, tail=False)
-        inner = ", ".join([*named, f"{label_sql(lab, 'time')} AS w", "value", "time", "id", "seq"])
         partition = ", ".join([*keys, "w"])
-        sql = (
-            f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id'])} FROM ("
-            f"SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY time DESC, id DESC, seq) AS rn "
-            f"FROM (SELECT {inner} FROM events INDEXED BY events_q WHERE {where.text()})) WHERE rn = 1"
-        )
-        rows = self.conn.execute(sql, [*params, *where.params]).fetchall()
+        rows: list[Any] = []
+        for start, end, part in self._chunks(lab):
+            inner = ", ".join([*named, f"{label_sql(part, 'time')} AS w", "value", "time", "id", "seq"])
+            where = self._raw_where(start, end, tail=False)
+            sql = (
+                f"SELECT {', '.join([*keys, 'w', 'value', 'time', 'id'])} FROM ("
+                f"SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY time DESC, id DESC, seq) AS rn "
+                f"FROM (SELECT {inner} FROM events INDEXED BY events_q WHERE {where.text()})) WHERE rn = 1"
+            )
+            rows += self.conn.execute(sql, [*params, *where.params]).fetchall()
         grouped = self._by_group({tuple(r[: n + 1]): r[n + 1 :] for r in rows}, n)
         if grouped is None:
             raise Fallback
@@ -456,6 +525,34 @@ def _merge(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> tuple[Any, ...]:
         min(a[n + 5], b[n + 5]),
     )
 
+
+_VALUE_SQL = {
+    Aggregation.SUM: "s * 1.0",
+    Aggregation.COUNT: "c * 1.0",
+    Aggregation.MIN: "mn * 1.0",
+    Aggregation.MAX: "mx * 1.0",
+    Aggregation.AVG: "s * 1.0 / c",
+}
+
+
+def _sum(values: Iterable[float | None]) -> float | None:
+    return float(sum(v for v in values if v is not None))
+
+
+def _min(values: Iterable[float | None]) -> float | None:
+    return min((v for v in values if v is not None), default=None)
+
+
+def _max(values: Iterable[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+_TOTAL: dict[Aggregation, Callable[[Iterable[float | None]], float | None]] = {
+    Aggregation.SUM: _sum,
+    Aggregation.COUNT: _sum,
+    Aggregation.MIN: _min,
+    Aggregation.MAX: _max,
+}
 
 _RESULT: dict[Aggregation, Callable[[tuple[Any, ...], int], float | None]] = {
     Aggregation.SUM: lambda r, n: float(r[n + 1]),

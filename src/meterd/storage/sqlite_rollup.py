@@ -136,16 +136,26 @@ def maintain(conn: sqlite3.Connection, unrolled: int, idle: bool) -> int:
 
 
 def roll(conn: sqlite3.Connection, max_rows: int = MAX_ROLL_ROWS) -> int:
-    """Fold the tail (up to ``max_rows`` sequence numbers) into the rollups; the number of seqs still unrolled."""
+    """Fold the tail (up to ``max_rows`` sequence numbers) into the rollups; the number of seqs still unrolled.
+
+    One scan of the tail groups it by (meter, hour, customer, value of the most common rolled key); the base
+    and that key's rollups both come from it. Meters rolling further keys get one more scan per key.
+    """
     low = watermark(conn)
     top = max_seq(conn)
     if top <= low:
         return 0
     high = min(top, low + max_rows)
     keys = _rolled_keys(conn)
-    _roll_base(conn, low, high)
+    primary = max(keys, key=lambda k: (len(keys[k]), k)) if keys else None
+    _scan(conn, low, high, primary, keys.get(primary, []) if primary else [])
+    _fold_base(conn)
+    if primary is not None:
+        _fold_key(conn, primary)
     for key, mids in keys.items():
-        _roll_key(conn, key, mids, low, high)
+        if key != primary:
+            _scan(conn, low, high, key, mids, only_mids=True)
+            _fold_key(conn, key)
     conn.execute("UPDATE rollup_state SET watermark = ? WHERE id = 1", (high,))
     return top - high
 
@@ -167,45 +177,48 @@ def _rolled_keys(conn: sqlite3.Connection) -> dict[str, list[int]]:
     return keys
 
 
-def _roll_base(conn: sqlite3.Connection, low: int, high: int) -> None:
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS tail_hour (mid, b, sid, s, c, mn, mx)")
-    conn.execute("DELETE FROM temp.tail_hour")
+def _scan(
+    conn: sqlite3.Connection, low: int, high: int, key: str | None, mids: list[int], only_mids: bool = False
+) -> None:
+    """Aggregate live tail events into temp.tail by (mid, dv, hour, sid); dv is NULL for meters not in ``mids``."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS tail (mid, dv, b, sid, s, c, mn, mx)")
+    conn.execute("DELETE FROM temp.tail")
+    if key is None:
+        dv, params = "NULL", []
+    else:
+        dv = f"CASE WHEN mid IN ({','.join(map(str, map(int, mids)))}) THEN coalesce(dims -> ?, 'null') END"
+        params = [json_path(key)]
+    where = "seq > ? AND seq <= ? AND live = 1"
+    if only_mids:
+        where += f" AND mid IN ({','.join(map(str, map(int, mids)))})"
     conn.execute(
-        "INSERT INTO temp.tail_hour SELECT mid, time - time % 3600000, sid, sum(value), count(*), min(value), "
-        "max(value) FROM events WHERE seq > ? AND seq <= ? AND live = 1 GROUP BY 1, 2, 3",
-        (low, high),
+        f"INSERT INTO temp.tail SELECT mid, {dv}, time - time % 3600000, sid, sum(value), count(*), min(value), "
+        f"max(value) FROM events WHERE {where} GROUP BY 1, 2, 3, 4",
+        (*params, low, high),
     )
+
+
+def _fold_base(conn: sqlite3.Connection) -> None:
     conn.execute(
-        "INSERT INTO roll_hour (mid, b, sid, s, c, mn, mx) SELECT * FROM temp.tail_hour WHERE true" + AGG_UPSERT
+        "INSERT INTO roll_hour (mid, b, sid, s, c, mn, mx) SELECT mid, b, sid, sum(s), sum(c), min(mn), max(mx) "
+        "FROM temp.tail GROUP BY 1, 2, 3" + AGG_UPSERT
     )
     conn.execute(
         "INSERT INTO roll_day (mid, b, sid, s, c, mn, mx) SELECT mid, b - b % 86400000, sid, sum(s), sum(c), "
-        "min(mn), max(mx) FROM temp.tail_hour GROUP BY 1, 2, 3" + AGG_UPSERT
+        "min(mn), max(mx) FROM temp.tail GROUP BY 1, 2, 3" + AGG_UPSERT
     )
 
 
-def _roll_key(conn: sqlite3.Connection, key: str, mids: list[int], low: int, high: int) -> None:
-    path = json_path(key)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS tail_dim (mid, dv, b, sid, s, c, mn, mx)")
-    conn.execute("DELETE FROM temp.tail_dim")
-    for start in range(0, len(mids), 500):
-        part = mids[start : start + 500]
-        marks = ",".join("?" * len(part))
-        conn.execute(
-            "INSERT INTO temp.tail_dim SELECT mid, coalesce(dims -> ?, 'null'), time - time % 3600000, sid, "
-            "sum(value), count(*), min(value), max(value) FROM events "
-            f"WHERE seq > ? AND seq <= ? AND live = 1 AND mid IN ({marks}) GROUP BY 1, 2, 3, 4",
-            (path, low, high, *part),
-        )
+def _fold_key(conn: sqlite3.Connection, key: str) -> None:
     conn.execute(
         "INSERT INTO roll_hour_dim (mid, dk, dv, b, sid, s, c, mn, mx) "
-        "SELECT mid, ?, dv, b, sid, s, c, mn, mx FROM temp.tail_dim WHERE true" + AGG_UPSERT,
+        "SELECT mid, ?, dv, b, sid, s, c, mn, mx FROM temp.tail WHERE dv IS NOT NULL" + AGG_UPSERT,
         (key,),
     )
     conn.execute(
         "INSERT INTO roll_day_dim (mid, dk, dv, b, sid, s, c, mn, mx) "
-        "SELECT mid, ?, dv, b - b % 86400000, sid, sum(s), sum(c), min(mn), max(mx) FROM temp.tail_dim "
-        "GROUP BY 1, 3, 4, 5" + AGG_UPSERT,
+        "SELECT mid, ?, dv, b - b % 86400000, sid, sum(s), sum(c), min(mn), max(mx) FROM temp.tail "
+        "WHERE dv IS NOT NULL GROUP BY 1, 3, 4, 5" + AGG_UPSERT,
         (key,),
     )
 
