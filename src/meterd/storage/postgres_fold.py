@@ -75,23 +75,22 @@ SELECT DISTINCT f.tenant, f.meter, k FROM _fold AS f, json_object_keys(f.dims) A
 WHERE NOT EXISTS (SELECT 1 FROM rollup_keys AS r WHERE r.tenant = f.tenant AND r.meter = f.meter AND r.dkey = k)
 ORDER BY 1, 2, 3
 """
-# Folded live events of a meter: not voided and not waiting in pending.
-FOLDED = """
-FROM events AS e WHERE e.tenant = %(t)s AND e.meter = %(m)s AND NOT e.voided
-AND NOT EXISTS (SELECT 1 FROM pending AS p WHERE p.seq = e.seq)
+# The number of distinct values a new key has in this batch (over the cap means it is never rolled up).
+BATCH_VALUES_SQL = """
+SELECT count(DISTINCT dval(dims -> %(k)s)) FROM _fold WHERE tenant = %(t)s AND meter = %(m)s
 """
-KEY_VALUES_SQL = (
-    "SELECT count(DISTINCT v), count(DISTINCT dcls(v)), count(*) FILTER (WHERE v IS NULL) "
-    "FROM (SELECT dval(e.dims -> %(k)s) AS v " + FOLDED + ") AS x"
-)
+# A new key: every earlier folded live event of the meter lacks it, so its ('null') cells are exactly the
+# meter's daily cells as they stand before this batch is folded (copied, no arithmetic: min and max stay exact).
 BACKFILL_SQL = """
-WITH vals AS (
+WITH cells AS (
+  INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
+  SELECT tenant, meter, 2, %(k)s, customer, bucket, 'null', n, total, lo, hi FROM rollup
+  WHERE tenant = %(t)s AND meter = %(m)s AND lvl = 2 AND dkey = '' AND n > 0 RETURNING 1),
+vals AS (
   INSERT INTO rollup_values (tenant, meter, dkey, dval, cls)
-  SELECT %(t)s, %(m)s, %(k)s, v, dcls(v) FROM (SELECT DISTINCT dval(e.dims -> %(k)s) AS v """ + FOLDED + """) AS x)
-INSERT INTO rollup (tenant, meter, lvl, dkey, customer, bucket, dval, n, total, lo, hi)
-SELECT %(t)s, %(m)s, 2, %(k)s, e.customer, e.time - e.time %% 86400000, dval(e.dims -> %(k)s),
-       count(*), sum(e.value), min(e.value), max(e.value)
-""" + FOLDED + " GROUP BY 5, 6, 7"
+  SELECT %(t)s, %(m)s, %(k)s, 'null', 'null' WHERE EXISTS (SELECT 1 FROM cells) RETURNING 1)
+SELECT count(*) FROM vals
+"""
 REGISTER_SQL = (
     "INSERT INTO rollup_keys (tenant, meter, dkey, rolled, nvalues) VALUES (%(t)s, %(m)s, %(k)s, %(r)s, %(n)s)"
 )
@@ -112,10 +111,14 @@ async def fold_batch(conn: Conn, schema: str, limit: int, max_values: int) -> in
     """
     if not await lock_fold(conn, schema, wait=False):
         return 0
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     cur = await conn.execute(TAKE_SQL, (limit,))
     taken = cur.rowcount
     if taken <= 0:
         return 0
+    cur = await conn.execute(NEW_KEYS_SQL)
+    for tenant, meter, dkey in await cur.fetchall():
+        await register_key(conn, tenant, meter, dkey, max_values)
     cur = await conn.execute(VALUES_SQL)
     for tenant, meter, dkey, grown in await cur.fetchall():
         params = {"t": tenant, "m": meter, "k": dkey, "n": grown, "bad": grown == 0, "max": max_values}
@@ -124,22 +127,25 @@ async def fold_batch(conn: Conn, schema: str, limit: int, max_values: int) -> in
         if row is not None and not row[0]:
             await conn.execute(DROP_KEY_SQL, params)
     await conn.execute(FOLD_SQL, {})
-    cur = await conn.execute(NEW_KEYS_SQL)
-    for tenant, meter, dkey in await cur.fetchall():
-        await register_key(conn, tenant, meter, dkey, max_values)
     return taken
 
 
 async def register_key(conn: Conn, tenant: str, meter: str, dkey: str, max_values: int) -> None:
-    """Start rolling up a meter's new dimension key, backfilled from its folded events (this batch included)."""
+    """Start rolling up a meter's new dimension key (before this batch is folded, which then includes it).
+
+    The key is rolled unless this batch alone has too many values; :data:`VALUES_SQL` then records the batch's
+    values and drops the key when they clash or overflow.
+    """
     params: dict[str, Any] = {"t": tenant, "m": meter, "k": dkey}
-    cur = await conn.execute(KEY_VALUES_SQL, params)
+    cur = await conn.execute(BATCH_VALUES_SQL, params)
     row = await cur.fetchone()
-    distinct, classes, bad = row if row else (0, 0, 0)
-    rolled = bad == 0 and distinct == classes and distinct <= max_values
+    rolled = row is not None and row[0] <= max_values
+    nvalues = 0
     if rolled:
-        await conn.execute(BACKFILL_SQL, params)
-    await conn.execute(REGISTER_SQL, {**params, "r": rolled, "n": distinct})
+        cur = await conn.execute(BACKFILL_SQL, params)
+        row = await cur.fetchone()
+        nvalues = row[0] if row else 0
+    await conn.execute(REGISTER_SQL, {**params, "r": rolled, "n": nvalues})
 
 
 async def unfold_event(conn: Conn, seq: int, tenant: str, meter: str, customer: str, time: int) -> None:
