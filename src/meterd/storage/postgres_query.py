@@ -152,24 +152,31 @@ async def rollup_query(
     cur = await conn.execute(sql.encode(), params)
     cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
     totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
+    labels: dict[str | None, Scalar] = {}
+    resolved: dict[str, tuple[Aggregation, str | None]] = {}
+    starts = [f[0] for f in plan.frames]
+    shape = [g == CUSTOMER for g in spec.group_by]
     for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
-        label = json.loads(dval) if dval is not None else None
-        group = tuple(customer if g == CUSTOMER else label for g in spec.group_by)
-        aggregation, unique = resolve_aggregation(spec, meters.get(meter))
-        acc = Accumulator(aggregation, unique, total=total, count=n, low=lo, high=hi)
-        cells[(meter, group, plan.frames[frame - 1][0])] = acc
-        merge(totals.setdefault((meter, group), Accumulator(aggregation, unique)), acc)
+        if dval in labels:
+            label = labels[dval]
+        else:
+            label = labels[dval] = json.loads(dval) if dval is not None else None
+        group = tuple(customer if is_customer else label for is_customer in shape)
+        how = resolved.get(meter)
+        if how is None:
+            how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
+        cells[(meter, group, starts[frame - 1])] = Accumulator(how[0], how[1], total, n, lo, hi)
+        into = totals.get((meter, group))
+        if into is None:
+            totals[(meter, group)] = Accumulator(how[0], how[1], total, n, lo, hi)
+        else:
+            into.total += total
+            into.count += n
+            if lo is not None and (into.low is None or lo < into.low):
+                into.low = lo
+            if hi is not None and (into.high is None or hi > into.high):
+                into.high = hi
     return assemble(cells, totals, meters, spec)
-
-
-def merge(into: Accumulator, part: Accumulator) -> None:
-    """Fold one cell's partial aggregate into a group total."""
-    into.total += part.total
-    into.count += part.count
-    if part.low is not None and (into.low is None or part.low < into.low):
-        into.low = part.low
-    if part.high is not None and (into.high is None or part.high > into.high):
-        into.high = part.high
 
 
 async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], now: int) -> list[Row]:
