@@ -122,9 +122,11 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
         """Fold pending events into the rollup cache until none are left (or another process folds)."""
         total = 0
         while True:
-            done = await self._run(lambda conn: fold_batch(conn, self.schema, self.fold_limit, self.rollup_max_values))
+            done, more = await self._run(
+                lambda conn: fold_batch(conn, self.schema, self.fold_limit, self.rollup_max_values)
+            )
             total += done
-            if done < self.fold_limit:
+            if not more:
                 return total
 
     async def _fold_loop(self) -> None:

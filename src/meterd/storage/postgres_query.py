@@ -133,7 +133,7 @@ async def rollup_query(
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
     params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
                               "frames": [f[0] for f in plan.frames], "w": width}
-    pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'"
+    pending_dval = "dval(coalesce(e.fdims, e.dims)::json -> %(k)s)" if plan.dkey else "'null'"
     by_customer = "customer" if CUSTOMER in spec.group_by else "''"
     by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
     sql = f"""
@@ -144,8 +144,10 @@ async def rollup_query(
       WHERE tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0
       {filter_sql(spec, params, "dval")}
       UNION ALL
-      SELECT meter, customer, {pending_dval}, time - time %% %(w)s, 1, value, value, value FROM pending
-      WHERE tenant = %(t)s AND time >= %(s)s AND time < %(e)s {filter_sql(spec, params, pending_dval)}
+      SELECT meter, customer, {pending_dval}, time - time %% %(w)s, 1, value, value, value
+      FROM pending AS p JOIN events AS e ON e.seq >= p.batch << 24 AND e.seq < (p.batch + 1) << 24
+      WHERE p.tenant = %(t)s AND e.tenant = %(t)s AND NOT e.voided AND time >= %(s)s AND time < %(e)s
+      {filter_sql(spec, params, pending_dval)}
     ) AS x
     GROUP BY 1, 2, 3, 4
     """
@@ -206,5 +208,8 @@ async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, 
         + " AND ".join(where) + " ORDER BY seq",
         params,
     )
-    events = [UsageEvent(*row) for row in await cur.fetchall()]
+    events = [
+        UsageEvent(event_id, meter, customer, time, value, json.loads(dims), end_time, surface)
+        for event_id, meter, customer, time, value, dims, end_time, surface in await cur.fetchall()
+    ]
     return evaluate(events, meters, spec, now)

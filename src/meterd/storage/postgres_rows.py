@@ -54,10 +54,10 @@ def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def pending_dims(dims: Dimensions, text: str) -> str:
-    """The dimensions as the rollup fold reads them: key names cannot hold NUL there (values may)."""
+def fold_dims(dims: Dimensions, text: str) -> str | None:
+    """The dimensions as the rollup reads them when key names hold NUL (PostgreSQL's JSON rejects it), else None."""
     if "\\u0000" not in text or not any(NUL in key for key in dims):
-        return text
+        return None
     return dumps({key.replace(NUL, "\ufffd"): value for key, value in dims.items()})
 
 
@@ -86,7 +86,7 @@ def to_stored_event(row: Sequence[Any]) -> StoredEvent:
     """A row selected with :data:`EVENT_COLUMNS`."""
     (event_id, meter, customer, time, value, dims, end_time, surface, raw, seq, ingested_at, voided, replaces,
      replaced_by) = row
-    event = UsageEvent(event_id, meter, customer, time, value, dims, end_time, surface, raw)
+    event = UsageEvent(event_id, meter, customer, time, value, json.loads(dims), end_time, surface, raw)
     status = EventStatus.VOIDED if voided else EventStatus.LIVE
     return StoredEvent(event, seq, ingested_at, status, replaces, replaced_by)
 
