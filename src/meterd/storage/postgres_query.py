@@ -45,9 +45,8 @@ async def run_query(conn: Conn, tenant: str, spec: QuerySpec, now: int) -> list[
     cur = await conn.execute(f"SELECT {METER_COLUMNS} FROM meters WHERE tenant = %s", (tenant,))
     meters = {m.key: m for m in map(to_meter, await cur.fetchall())}
     plan = await choose_plan(conn, tenant, spec, meters)
-    if plan is None:
-        return await raw_query(conn, tenant, spec, meters, now)
-    return await rollup_query(conn, tenant, spec, meters, plan)
+    rows = None if plan is None else await rollup_query(conn, tenant, spec, meters, plan)
+    return await raw_query(conn, tenant, spec, meters, now) if rows is None else rows
 
 
 def frames_of(spec: QuerySpec) -> list[tuple[int, int]] | None:
@@ -87,7 +86,7 @@ async def choose_plan(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str
     if any(resolve_aggregation(spec, meters.get(m))[0] not in ROLLABLE for m in candidates):
         return None
     keys = dimension_keys(spec)
-    if len(keys) > 1:
+    if len(keys) > 1 or any("\x00" in k for k in keys):
         return None
     dkey = next(iter(keys), "")
     if dkey:
@@ -128,8 +127,11 @@ def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
 
 async def rollup_query(
     conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan
-) -> list[Row]:
-    """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core."""
+) -> list[Row] | None:
+    """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core.
+
+    None when a pending event's value of the plan's key cannot be rolled up (the reference path answers).
+    """
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
     params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
                               "frames": [f[0] for f in plan.frames], "w": width}
@@ -161,8 +163,10 @@ async def rollup_query(
     for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
         if dval in labels:
             label = labels[dval]
+        elif dval is None:
+            return None
         else:
-            label = labels[dval] = json.loads(dval) if dval is not None else None
+            label = labels[dval] = json.loads(dval)
         group = tuple(customer if is_customer else label for is_customer in shape)
         how = resolved.get(meter)
         if how is None:

@@ -55,10 +55,14 @@ def dumps(value: object) -> str:
 
 
 def fold_dims(dims: Dimensions, text: str) -> str | None:
-    """The dimensions as the rollup reads them when key names hold NUL (PostgreSQL's JSON rejects it), else None."""
-    if "\\u0000" not in text or not any(NUL in key for key in dims):
+    """What the rollup reads instead of ``text`` when it holds NUL (PostgreSQL's JSON functions reject it), else None.
+
+    Keys with NUL are left out (they are never rolled up); string values with NUL become ``[]``, which the
+    rollup takes as "cannot be rolled up" (see ``dval`` in the schema).
+    """
+    if "\\u0000" not in text:
         return None
-    return dumps({key.replace(NUL, "\ufffd"): value for key, value in dims.items()})
+    return dumps({k: [] if isinstance(v, str) and NUL in v else v for k, v in dims.items() if NUL not in k})
 
 
 def text_safe(value: str | None) -> str | None:

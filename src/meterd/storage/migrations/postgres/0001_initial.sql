@@ -118,9 +118,10 @@ CREATE TABLE rollup_values (
     PRIMARY KEY (tenant, meter, dkey, dval)
 );
 
--- A dimension value as rollups keep it: its JSON text ('null' when missing); NULL when it holds \u0000.
+-- A dimension value as rollups keep it: its JSON text ('null' when missing); NULL when it cannot be rolled up
+-- (the rollup reads ``fdims`` for events whose text holds \u0000, where such values are ``[]``).
 CREATE FUNCTION dval(v json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v IS NULL THEN 'null' WHEN strpos(v::text, '\u0000') > 0 THEN NULL ELSE v::text END $$;
+$$ SELECT CASE WHEN v IS NULL THEN 'null' WHEN json_typeof(v) = 'array' THEN NULL ELSE v::text END $$;
 -- Values in one class are equal in Python (1 = 1.0 = true): a key whose values clash is not rolled up.
 CREATE FUNCTION dcls(d text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT CASE WHEN d = 'true' THEN 'n:1' WHEN d = 'false' THEN 'n:0' WHEN d = 'null' THEN 'null'
