@@ -38,7 +38,7 @@ SELECT setval('events_seq', ({hi}::bigint - 1) / 100000 + 1);
 RAW = {
     "A1": "SELECT customer, time / 86400000, sum(value) FROM events WHERE tenant = 'bench' AND meter = 'meter_3' "
           "AND NOT voided AND time >= %s AND time < %s GROUP BY 1, 2",
-    "A2": "SELECT customer, dims ->> 'region', time / 86400000, sum(value) FROM events WHERE tenant = 'bench' "
+    "A2": "SELECT customer, dims::json ->> 'region', time / 86400000, sum(value) FROM events WHERE tenant = 'bench' "
           "AND meter = 'meter_3' AND NOT voided AND time >= %s AND time < %s GROUP BY 1, 2, 3",
     "C1": "SELECT time / 86400000, sum(value) FROM events WHERE tenant = 'bench' AND meter = 'meter_3' "
           "AND customer = 'cust_7' AND NOT voided AND time >= %s AND time < %s GROUP BY 1",

@@ -107,7 +107,10 @@ async def choose_plan(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str
 
 
 def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
-    """WHERE conditions shared by the rollup and pending halves of a rollup query."""
+    """WHERE conditions shared by the rollup and pending halves of a rollup query.
+
+    A NULL ``dval`` (a pending value that cannot be rolled up) always passes, so the caller sees it.
+    """
     parts = []
     if spec.meters:
         parts.append("meter = ANY(%(meters)s)")
@@ -121,15 +124,18 @@ def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
     for i, f in enumerate(spec.filters):
         params[f"f{i}"] = [json.dumps(v) for v in f.values]
         test = f"dcls({dval}) IN (SELECT dcls(x) FROM unnest(%(f{i})s::text[]) AS x)"
-        parts.append(test if f.op in (FilterOp.EQ, FilterOp.IN) else f"NOT coalesce({test}, false)")
+        keep = f.op in (FilterOp.EQ, FilterOp.IN)
+        parts.append(f"({dval} IS NULL OR {test})" if keep else f"NOT coalesce({test}, false)")
     return "".join(f" AND {p}" for p in parts)
 
 
 async def rollup_query(
     conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan
 ) -> list[Row] | None:
-    """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core.
+    """Fold rollup cells and pending events into the spec's windows; assemble rows in the core.
 
+    When every rollup row is already one output cell (grouped by customer and the plan's key, windows the
+    rollup's own buckets), rows are read as they are; otherwise SQL folds them into the windows first.
     None when a pending event's value of the plan's key cannot be rolled up (the reference path answers).
     """
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
@@ -138,51 +144,74 @@ async def rollup_query(
     pending_dval = "dval(coalesce(e.fdims, e.dims)::json -> %(k)s)" if plan.dkey else "'null'"
     by_customer = "customer" if CUSTOMER in spec.group_by else "''"
     by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
-    sql = f"""
-    SELECT meter, {by_customer}, {by_dval}, width_bucket(bucket, %(frames)s::bigint[]),
-           sum(n)::bigint, sum(total), min(lo), max(hi)
-    FROM (
-      SELECT meter, customer, dval, bucket, n, total, lo, hi FROM rollup
-      WHERE tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0
-      {filter_sql(spec, params, "dval")}
-      UNION ALL
-      SELECT meter, customer, {pending_dval}, time - time %% %(w)s, 1, value, value, value
+    frame = "(%(frames)s::bigint[])[width_bucket({0}, %(frames)s::bigint[])]"
+    one_to_one = (
+        CUSTOMER in spec.group_by
+        and (not plan.dkey or plan.dkey in spec.group_by)
+        and ((spec.window is Window.DAY and width == DAY_MS) or (spec.window is Window.HOUR and width == HOUR_MS))
+    )
+    where = "tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0"
+    where += filter_sql(spec, params, "dval")
+    if one_to_one:
+        rolled = f"SELECT meter, customer, dval, bucket, n, total, lo, hi FROM rollup WHERE {where}"
+    else:
+        rolled = (f"SELECT meter, {by_customer}, {by_dval}, {frame.format('bucket')}, sum(n)::bigint, sum(total), "
+                  f"min(lo), max(hi) FROM rollup WHERE {where} GROUP BY 1, 2, 3, 4")
+    pending = f"""
+      SELECT meter, {by_customer}, {pending_dval},
+             {frame.format('time - time %% %(w)s')}, count(*), sum(value), min(value), max(value)
       FROM pending AS p JOIN events AS e ON e.seq >= p.batch << 24 AND e.seq < (p.batch + 1) << 24
       WHERE p.tenant = %(t)s AND e.tenant = %(t)s AND NOT e.voided AND time >= %(s)s AND time < %(e)s
       {filter_sql(spec, params, pending_dval)}
-    ) AS x
-    GROUP BY 1, 2, 3, 4
-    """
-    cur = await conn.execute(sql.encode(), params)
+      GROUP BY 1, 2, 3, 4"""
     cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
-    totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
-    labels: dict[str | None, Scalar] = {}
+    labels: dict[str, Scalar] = {}
     resolved: dict[str, tuple[Aggregation, str | None]] = {}
-    starts = [f[0] for f in plan.frames]
     shape = [g == CUSTOMER for g in spec.group_by]
-    for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
-        if dval in labels:
-            label = labels[dval]
-        elif dval is None:
-            return None
-        else:
-            label = labels[dval] = json.loads(dval)
-        group = tuple(customer if is_customer else label for is_customer in shape)
-        how = resolved.get(meter)
-        if how is None:
-            how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
-        cells[(meter, group, starts[frame - 1])] = Accumulator(how[0], how[1], total, n, lo, hi)
+    for sql in (rolled, pending):
+        cur = await conn.execute(sql.encode(), params)
+        for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
+            if dval in labels:
+                label = labels[dval]
+            elif dval is None:
+                return None
+            else:
+                label = labels[dval] = json.loads(dval)
+            group = tuple(customer if is_customer else label for is_customer in shape)  # label: the plan's key
+            cell = cells.get((meter, group, start))
+            if cell is None:
+                how = resolved.get(meter)
+                if how is None:
+                    how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
+                cells[(meter, group, start)] = Accumulator(how[0], how[1], total, n, lo, hi)
+            else:
+                merge(cell, n, total, lo, hi)
+    return assemble(cells, group_totals(cells, spec), meters, spec)
+
+
+def merge(into: Accumulator, n: int, total: float, lo: float | None, hi: float | None) -> None:
+    """Fold one partial aggregate into another."""
+    into.total += total
+    into.count += n
+    if lo is not None and (into.low is None or lo < into.low):
+        into.low = lo
+    if hi is not None and (into.high is None or hi > into.high):
+        into.high = hi
+
+
+def group_totals(
+    cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator], spec: QuerySpec
+) -> dict[tuple[str, tuple[Scalar, ...]], Accumulator]:
+    """Each group's total over its windows (only ``take`` ranks by them; without it only the groups count)."""
+    totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
+    for (meter, group, _), cell in cells.items():
         into = totals.get((meter, group))
         if into is None:
-            totals[(meter, group)] = Accumulator(how[0], how[1], total, n, lo, hi)
-        else:
-            into.total += total
-            into.count += n
-            if lo is not None and (into.low is None or lo < into.low):
-                into.low = lo
-            if hi is not None and (into.high is None or hi > into.high):
-                into.high = hi
-    return assemble(cells, totals, meters, spec)
+            totals[(meter, group)] = cell if spec.take is None else Accumulator(
+                cell.aggregation, cell.unique_dimension, cell.total, cell.count, cell.low, cell.high)
+        elif spec.take is not None:
+            merge(into, cell.count, cell.total, cell.low, cell.high)
+    return totals
 
 
 async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], now: int) -> list[Row]:
