@@ -167,7 +167,7 @@ async def rollup_query(
     cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
     labels: dict[str, Scalar] = {}
     resolved: dict[str, tuple[Aggregation, str | None]] = {}
-    shape = [g == CUSTOMER for g in spec.group_by]
+    shape = tuple(g == CUSTOMER for g in spec.group_by)
     for sql in (rolled, pending):
         cur = await conn.execute(sql.encode(), params)
         for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
@@ -177,7 +177,13 @@ async def rollup_query(
                 return None
             else:
                 label = labels[dval] = json.loads(dval)
-            group = tuple(customer if is_customer else label for is_customer in shape)  # label: the plan's key
+            # the plan's one dimension key gives ``label``; the common shapes skip the generic tuple build
+            if shape == (True,):
+                group: tuple[Scalar, ...] = (customer,)
+            elif shape == (True, False):
+                group = (customer, label)
+            else:
+                group = tuple(customer if is_customer else label for is_customer in shape)
             cell = cells.get((meter, group, start))
             if cell is None:
                 how = resolved.get(meter)
