@@ -49,9 +49,12 @@ def probe_keys(tenant: str, surface: str, event_id: str, bits: int = 64) -> list
     return [dedup_key(tenant, surface, event_id, p, bits) for p in range(MAX_PROBES)]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with options builds an encoder per call
+
+
 def dumps(value: object) -> str:
     """Compact JSON, as stored in ``json`` columns."""
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 def fold_dims(dims: Dimensions, text: str) -> str | None:
