@@ -29,6 +29,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
 
 pytest: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$METERD_CHROMIUM" ] || \
+		echo "make test: Chromium is not installed, so the dashboard browser tests will be SKIPPED (apt-get install -y chromium)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -55,8 +55,9 @@ def specs(now: int) -> Iterator[QuerySpec]:
     yield QuerySpec(("m2",), start, end, Window.DAY, group_by=("tier",))
     yield QuerySpec(("m1",), start, end, Window.MINUTE, customers=("c2",))
     for agg in Aggregation:
-        yield QuerySpec(("m1", "m2"), start, end, Window.DAY, group_by=("customer",), aggregation=agg,
-                        unique_dimension="user")
+        yield QuerySpec(
+            ("m1", "m2"), start, end, Window.DAY, group_by=("customer",), aggregation=agg, unique_dimension="user"
+        )
     yield QuerySpec(("m1",), start, end, Window.DAY, group_by=("customer",), take=Take(2))
     yield QuerySpec(("m1",), start, end, Window.NONE, group_by=("customer", "region"), take=Take(3, False))
     yield QuerySpec(("m2",), start, end, Window.DAY, group_by=("region",), aggregation=Aggregation.MIN, dense=True)

@@ -54,7 +54,9 @@ async def test_overlapping_batches_from_many_processes_store_each_id_once(
         # whoever won, every other worker's differing copy was reported as a conflict
         conflicts = sum(c["conflict"] for c in outcomes.values())
         expected = sum(
-            1 for w, seen in enumerate(results) for event_id, _ in seen
+            1
+            for w, seen in enumerate(results)
+            for event_id, _ in seen
             if stored[event_id].value != content(int(event_id[1:]), w).value
         )
         assert conflicts == expected > 0

@@ -59,8 +59,14 @@ def open_store(url: str, schema: str) -> bool:
 def grid_batch(round_no: int, customers: int, days: int) -> list[UsageEvent]:
     """One event per (customer, day) cell: every consistent snapshot has the same count in every cell."""
     return [
-        UsageEvent(f"r{round_no}-c{c}-d{d}", "m1", f"c{c}", T0 + d * DAY + round_no * 1000, 1.0,
-                   {"region": "eu" if c % 2 else "us"})
+        UsageEvent(
+            f"r{round_no}-c{c}-d{d}",
+            "m1",
+            f"c{c}",
+            T0 + d * DAY + round_no * 1000,
+            1.0,
+            {"region": "eu" if c % 2 else "us"},
+        )
         for c in range(customers)
         for d in range(days)
     ]

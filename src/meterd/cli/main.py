@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from meterd.cli.admin import customers, keys, meters, migrate
+from meterd.cli.aws import aws_keys
+from meterd.cli.marketplace import marketplace
 from meterd.cli.remote import ingest, query
 from meterd.cli.serve import serve
 from meterd.cli.usage import usage
@@ -16,5 +18,5 @@ def cli() -> None:
     """meterd: self-hosted usage metering."""
 
 
-for command in (serve, migrate, keys, customers, meters, ingest, query, usage):
+for command in (serve, migrate, keys, customers, meters, ingest, query, usage, aws_keys, marketplace):
     cli.add_command(command)

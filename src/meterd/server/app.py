@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from meterd import __version__
 from meterd.server import errors
 from meterd.server.metrics import Metrics, MetricsMiddleware
-from meterd.server.routes import catalog, events, health, query
+from meterd.server.routes import catalog, events, health, marketplace, query
 from meterd.server.settings import Settings
 from meterd.service import Meterd
 from meterd.storage.base import Store
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.meterd = meterd
     app.state.metrics = metrics
     errors.install(app)
-    for router in (events.router, query.router, catalog.router, health.router):
+    for router in (events.router, query.router, catalog.router, health.router, marketplace.router):
         app.include_router(router)
     for install in surface_installers():
         install(app, settings)

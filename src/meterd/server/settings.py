@@ -33,7 +33,10 @@ class Settings:
     amie_prefix: str = "/amie/api/v1"
     aws_region: str | None = None
     aws_lateness_hours: int = 6
+    aws_batch_lateness_hours: int = 24
     log_level: str = "info"
+    ui_cookie_secure: str = "auto"  # dashboard cookie: "auto" (Secure over https) or "always"
+    ui_session_hours: int = 12
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +61,10 @@ class Settings:
             raise InvalidInput("workers must be at least 1")
         if self.max_batch < 1 or self.max_body_bytes < 1024:
             raise InvalidInput("limits are too small")
+        if self.ui_cookie_secure not in ("auto", "always"):
+            raise InvalidInput("ui_cookie_secure must be 'auto' or 'always'")
+        if not 1 <= self.ui_session_hours <= 24 * 30:
+            raise InvalidInput("ui_session_hours must be between 1 and 720")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
