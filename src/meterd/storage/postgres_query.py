@@ -168,30 +168,29 @@ async def rollup_query(
     labels: dict[str, Scalar] = {}
     resolved: dict[str, tuple[Aggregation, str | None]] = {}
     shape = tuple(g == CUSTOMER for g in spec.group_by)
-    for sql in (rolled, pending):
-        cur = await conn.execute(sql.encode(), params)
-        for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
-            if dval in labels:
-                label = labels[dval]
-            elif dval is None:
-                return None
-            else:
-                label = labels[dval] = json.loads(dval)
-            # the plan's one dimension key gives ``label``; the common shapes skip the generic tuple build
-            if shape == (True,):
-                group: tuple[Scalar, ...] = (customer,)
-            elif shape == (True, False):
-                group = (customer, label)
-            else:
-                group = tuple(customer if is_customer else label for is_customer in shape)
-            cell = cells.get((meter, group, start))
-            if cell is None:
-                how = resolved.get(meter)
-                if how is None:
-                    how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
-                cells[(meter, group, start)] = Accumulator(how[0], how[1], total, n, lo, hi)
-            else:
-                merge(cell, n, total, lo, hi)
+    cur = await conn.execute(f"{rolled}\n      UNION ALL{pending}".encode(), params)
+    for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
+        if dval in labels:
+            label = labels[dval]
+        elif dval is None:
+            return None
+        else:
+            label = labels[dval] = json.loads(dval)
+        # the plan's one dimension key gives ``label``; the common shapes skip the generic tuple build
+        if shape == (True,):
+            group: tuple[Scalar, ...] = (customer,)
+        elif shape == (True, False):
+            group = (customer, label)
+        else:
+            group = tuple(customer if is_customer else label for is_customer in shape)
+        cell = cells.get((meter, group, start))
+        if cell is None:
+            how = resolved.get(meter)
+            if how is None:
+                how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
+            cells[(meter, group, start)] = Accumulator(how[0], how[1], total, n, lo, hi)
+        else:
+            merge(cell, n, total, lo, hi)
     return assemble(cells, group_totals(cells, spec), meters, spec)
 
 
