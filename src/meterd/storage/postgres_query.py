@@ -4,6 +4,7 @@ otherwise evaluate the reference fold over the selected live events. Both equal 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +14,13 @@ from meterd.core.models import Aggregation, Meter, Scalar, UsageEvent
 from meterd.core.query import (
     CUSTOMER,
     MAX_RANGE_WINDOWS,
-    Accumulator,
     FilterOp,
     QuerySpec,
     Row,
-    assemble,
     evaluate,
     resolve_aggregation,
 )
+from meterd.core.rollplan import assemble_values
 from meterd.core.windows import Window, windows_between, zone
 from meterd.storage.postgres_fold import DAY_MS, HOUR_MS, LVL_DAY, LVL_HOUR
 from meterd.storage.postgres_rows import METER_COLUMNS, to_meter
@@ -164,9 +164,8 @@ async def rollup_query(
       WHERE p.tenant = %(t)s AND e.tenant = %(t)s AND NOT e.voided AND time >= %(s)s AND time < %(e)s
       {filter_sql(spec, params, pending_dval)}
       GROUP BY 1, 2, 3, 4"""
-    cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
+    cells: dict[str, dict[tuple[Scalar, ...], dict[int, list[Any]]]] = {}
     labels: dict[str, Scalar] = {}
-    resolved: dict[str, tuple[Aggregation, str | None]] = {}
     shape = tuple(g == CUSTOMER for g in spec.group_by)
     cur = await conn.execute(f"{rolled}\n      UNION ALL{pending}".encode(), params)
     for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
@@ -183,40 +182,49 @@ async def rollup_query(
             group = (customer, label)
         else:
             group = tuple(customer if is_customer else label for is_customer in shape)
-        cell = cells.get((meter, group, start))
-        if cell is None:
-            how = resolved.get(meter)
-            if how is None:
-                how = resolved[meter] = resolve_aggregation(spec, meters.get(meter))
-            cells[(meter, group, start)] = Accumulator(how[0], how[1], total, n, lo, hi)
+        windows = cells.setdefault(meter, {}).setdefault(group, {})
+        part = windows.get(start)
+        if part is None:
+            windows[start] = [n, total, lo, hi]
         else:
-            merge(cell, n, total, lo, hi)
-    return assemble(cells, group_totals(cells, spec), meters, spec)
+            merge(part, n, total, lo, hi)
+    rows: list[Row] = []
+    for meter in sorted(cells):
+        aggregation = resolve_aggregation(spec, meters.get(meter))[0]
+        value = RESULT[aggregation]
+        by_group = cells[meter]
+        values = {g: {start: value(p) for start, p in w.items()} for g, w in by_group.items()}
+        totals = None if spec.take is None else {g: value(whole(w.values())) for g, w in by_group.items()}
+        rows.extend(assemble_values(meter, spec, plan.frames, aggregation, values, totals))
+    return rows
 
 
-def merge(into: Accumulator, n: int, total: float, lo: float | None, hi: float | None) -> None:
-    """Fold one partial aggregate into another."""
-    into.total += total
-    into.count += n
-    if lo is not None and (into.low is None or lo < into.low):
-        into.low = lo
-    if hi is not None and (into.high is None or hi > into.high):
-        into.high = hi
+# A cell's value from its partial aggregate [count, sum, min, max] (as ``Accumulator.result`` computes it).
+RESULT: dict[Aggregation, Callable[[list[Any]], float | None]] = {
+    Aggregation.SUM: lambda p: p[1],
+    Aggregation.COUNT: lambda p: float(p[0]),
+    Aggregation.MIN: lambda p: p[2],
+    Aggregation.MAX: lambda p: p[3],
+    Aggregation.AVG: lambda p: p[1] / p[0],
+}
 
 
-def group_totals(
-    cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator], spec: QuerySpec
-) -> dict[tuple[str, tuple[Scalar, ...]], Accumulator]:
-    """Each group's total over its windows (only ``take`` ranks by them; without it only the groups count)."""
-    totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
-    for (meter, group, _), cell in cells.items():
-        into = totals.get((meter, group))
-        if into is None:
-            totals[(meter, group)] = cell if spec.take is None else Accumulator(
-                cell.aggregation, cell.unique_dimension, cell.total, cell.count, cell.low, cell.high)
-        elif spec.take is not None:
-            merge(into, cell.count, cell.total, cell.low, cell.high)
-    return totals
+def merge(into: list[Any], n: int, total: float, lo: float | None, hi: float | None) -> None:
+    """Fold one partial aggregate [count, sum, min, max] into another."""
+    into[0] += n
+    into[1] += total
+    if lo is not None and (into[2] is None or lo < into[2]):
+        into[2] = lo
+    if hi is not None and (into[3] is None or hi > into[3]):
+        into[3] = hi
+
+
+def whole(parts: Iterable[list[Any]]) -> list[Any]:
+    """One partial aggregate of several (a group's total over its windows)."""
+    out: list[Any] = [0, 0.0, None, None]
+    for p in parts:
+        merge(out, *p)
+    return out
 
 
 async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], now: int) -> list[Row]:
