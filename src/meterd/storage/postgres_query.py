@@ -182,7 +182,12 @@ async def rollup_query(
             group = (customer, label)
         else:
             group = tuple(customer if is_customer else label for is_customer in shape)
-        windows = cells.setdefault(meter, {}).setdefault(group, {})
+        by_group = cells.get(meter)
+        if by_group is None:
+            by_group = cells[meter] = {}
+        windows = by_group.get(group)
+        if windows is None:
+            windows = by_group[group] = {}
         part = windows.get(start)
         if part is None:
             windows[start] = [n, total, lo, hi]
