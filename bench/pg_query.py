@@ -3,8 +3,9 @@
     python bench/pg_query.py --database postgresql://postgres@127.0.0.1:5432/test [--events 10000000]
 
 The dataset follows limits.md section 2 (100 customers x 20 meters, 30 days, dims region (8) and user (10k),
-rows in time order). It is written straight into the store's tables with SQL (generate_series: the ingest
-path is measured by pg_ingest.py), then folded into the rollup cache by PostgresStore.fold(). Queries:
+rows in time order). It is written straight into the store's tables with SQL (generate_series), as pending
+ingest batches of 100k events (the ingest path is measured by pg_ingest.py), then folded into the rollup cache
+by PostgresStore.fold(). Queries:
 meter_3 over 30 days by UTC day: A1 sum per customer, A2 sum per customer and region, C1 one customer.
 """
 
@@ -23,19 +24,21 @@ from meterd.storage.postgres import PostgresStore
 
 T0 = 1_714_521_600_000
 DAY = 86_400_000
+# Events i = lo..hi; ingest batches of 100k events (seq = batch << 24 + position), each a pending batch.
 LOAD_SQL = """
 INSERT INTO events (key, seq, tenant, surface, id, meter, customer, time, value, dims, fp, ingested_at)
-SELECT i, i, 'bench', 'native', 'e' || i, 'meter_' || (i % 20), 'cust_' || ((i / 20) % 100),
-       {t0}::bigint + i * {step}::bigint, (i % 10)::float8,
-       json_build_object('region', 'r' || ((i / 2000) % 8), 'user', 'u' || ((i * 7919) % 10000)), 'x', 0
+SELECT i, (((i - 1) / 100000 + 1) << 24) + (i - 1) % 100000, 'bench', 'native', 'e' || i, 'meter_' || (i % 20),
+       'cust_' || ((i / 20) % 100), {t0}::bigint + i * {step}::bigint, (i % 10)::float8,
+       json_build_object('region', 'r' || ((i / 2000) % 8), 'user', 'u' || ((i * 7919) % 10000))::text, 'x', 0
 FROM generate_series({lo}::bigint, {hi}::bigint) AS i;
-INSERT INTO pending (seq, tenant, meter, customer, time, value, dims)
-SELECT seq, tenant, meter, customer, time, value, dims FROM events WHERE seq BETWEEN {lo} AND {hi};
+INSERT INTO pending (batch, tenant, n)
+SELECT (i - 1) / 100000 + 1, 'bench', count(*) FROM generate_series({lo}::bigint, {hi}::bigint) AS i GROUP BY 1;
+SELECT setval('events_seq', ({hi}::bigint - 1) / 100000 + 1);
 """
 RAW = {
     "A1": "SELECT customer, time / 86400000, sum(value) FROM events WHERE tenant = 'bench' AND meter = 'meter_3' "
           "AND NOT voided AND time >= %s AND time < %s GROUP BY 1, 2",
-    "A2": "SELECT customer, dims ->> 'region', time / 86400000, sum(value) FROM events WHERE tenant = 'bench' "
+    "A2": "SELECT customer, dims::json ->> 'region', time / 86400000, sum(value) FROM events WHERE tenant = 'bench' "
           "AND meter = 'meter_3' AND NOT voided AND time >= %s AND time < %s GROUP BY 1, 2, 3",
     "C1": "SELECT time / 86400000, sum(value) FROM events WHERE tenant = 'bench' AND meter = 'meter_3' "
           "AND customer = 'cust_7' AND NOT voided AND time >= %s AND time < %s GROUP BY 1",

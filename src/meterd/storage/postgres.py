@@ -88,7 +88,7 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
                 self.conninfo,
                 min_size=1,
                 max_size=self.pool_size,
-                kwargs={"options": f"-c search_path={self.schema}"},
+                kwargs={"options": f"-c search_path={self.schema} -c jit=off"},  # JIT costs ~12 ms per query here
                 configure=self._configure,
                 open=False,
             )
@@ -122,9 +122,11 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
         """Fold pending events into the rollup cache until none are left (or another process folds)."""
         total = 0
         while True:
-            done = await self._run(lambda conn: fold_batch(conn, self.schema, self.fold_limit, self.rollup_max_values))
+            done, more = await self._run(
+                lambda conn: fold_batch(conn, self.schema, self.fold_limit, self.rollup_max_values)
+            )
             total += done
-            if done < self.fold_limit:
+            if not more:
                 return total
 
     async def _fold_loop(self) -> None:

@@ -15,36 +15,34 @@ from meterd.core.models import Outcome, UsageEvent
 from meterd.storage.base import NewRejection
 from meterd.storage.common import STATS_BUCKET_MS
 from meterd.storage.memory import conflict_rejection
-from meterd.storage.postgres_rows import MAX_PROBES, dedup_key, dumps, encode_errors, pending_dims, text_safe
+from meterd.storage.postgres_rows import MAX_PROBES, dedup_key, dumps, encode_errors, fold_dims, text_safe
 
 Conn = AsyncConnection[Any]
 
 STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS _stage (key bigint, surface text, id text, meter text, customer text, "
-    "time bigint, value double precision, dims text, end_time bigint, raw text, fp text, pdims text, ord integer, "
+    "time bigint, value double precision, dims text, end_time bigint, raw text, fp text, fdims text, ord integer, "
     "replaces text) ON COMMIT DELETE ROWS"
 )
 STAGE_COPY = (
-    "COPY _stage (key, surface, id, meter, customer, time, value, dims, end_time, raw, fp, pdims, ord, replaces) "
+    "COPY _stage (key, surface, id, meter, customer, time, value, dims, end_time, raw, fp, fdims, ord, replaces) "
     "FROM STDIN"
 )
-# One statement: new events, their pending rollup rows and any unknown meter; returns what was inserted.
+# One statement: new events, their batch's pending row and any unknown meter; returns what was inserted.
 # Sequence numbers are (one sequence value per batch) << 24 + position in the batch, so they follow ingest
-# order; rows are inserted in key order so that concurrent batches take their unique-index locks in the same
-# order (no deadlocks).
+# order and the batch's events are one seq range; rows are inserted in key order so that concurrent batches
+# take their unique-index locks in the same order (no deadlocks).
 INSERT_SQL = """
 WITH ins AS (
-  INSERT INTO events (key, seq, tenant, surface, id, meter, customer, time, value, dims, end_time, raw, fp,
+  INSERT INTO events (key, seq, tenant, surface, id, meter, customer, time, value, dims, fdims, end_time, raw, fp,
                       ingested_at, replaces)
   SELECT key, ((SELECT nextval('events_seq')) << 24) + ord, %(t)s, surface, id, meter, customer, time, value,
-         dims::json, end_time, raw, fp, %(now)s, replaces
+         dims, fdims, end_time, raw, fp, %(now)s, replaces
   FROM _stage ORDER BY key
   ON CONFLICT (key) DO NOTHING
-  RETURNING key, seq, surface, id, meter, customer, time, value),
+  RETURNING seq, surface, id, meter),
 pend AS (
-  INSERT INTO pending (seq, tenant, meter, customer, time, value, dims)
-  SELECT i.seq, %(t)s, i.meter, i.customer, i.time, i.value, s.pdims::json
-  FROM ins AS i JOIN _stage AS s ON s.key = i.key AND s.surface = i.surface AND s.id = i.id),
+  INSERT INTO pending (batch, tenant, n) SELECT seq >> 24, %(t)s, count(*) FROM ins GROUP BY 1),
 met AS (
   INSERT INTO meters (tenant, key, aggregation, properties, created_at)
   SELECT %(t)s, meter, 'sum', '{}'::json, %(now)s FROM (SELECT DISTINCT meter FROM ins) AS m ORDER BY 2
@@ -76,22 +74,8 @@ class Staged:
 def stage_row(s: Staged, key: int, replaces: str | None = None) -> tuple[Any, ...]:
     e = s.event
     dims = dumps(e.dimensions)
-    return (
-        key,
-        e.surface,
-        e.id,
-        e.meter,
-        e.customer,
-        e.time,
-        e.value,
-        dims,
-        e.end_time,
-        text_safe(e.raw),
-        s.fp,
-        pending_dims(e.dimensions, dims),
-        s.index,
-        replaces,
-    )
+    return (key, e.surface, e.id, e.meter, e.customer, e.time, e.value, dims, e.end_time, text_safe(e.raw), s.fp,
+            fold_dims(e.dimensions, dims), s.index, replaces)
 
 
 async def copy_stage(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -214,20 +198,9 @@ async def insert_rejections(conn: Conn, tenant: str, rejections: Sequence[NewRej
         return []
     cols: list[list[Any]] = [[], [], [], [], [], [], [], []]
     for r in rejections:
-        for col, value in zip(
-            cols,
-            (
-                r.surface,
-                r.code,
-                text_safe(r.message),
-                text_safe(r.raw),
-                now,
-                text_safe(r.meter),
-                text_safe(r.event_id),
-                encode_errors(r.errors),
-            ),
-            strict=True,
-        ):
+        for col, value in zip(cols, (r.surface, r.code, text_safe(r.message), text_safe(r.raw), now,
+                                     text_safe(r.meter), text_safe(r.event_id), encode_errors(r.errors)),
+                              strict=True):
             col.append(value)
     cur = await conn.execute(REJECT_SQL, (tenant, *cols))
     return [row[0] for row in await cur.fetchall()]
@@ -252,12 +225,6 @@ async def count_outcomes(
     keys = list(counts)
     await conn.execute(
         COUNTS_SQL,
-        (
-            tenant,
-            now // STATS_BUCKET_MS * STATS_BUCKET_MS,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [counts[k] for k in keys],
-        ),
+        (tenant, now // STATS_BUCKET_MS * STATS_BUCKET_MS, [k[0] for k in keys], [k[1] for k in keys],
+         [k[2] for k in keys], [counts[k] for k in keys]),
     )

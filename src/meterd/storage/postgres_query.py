@@ -4,6 +4,7 @@ otherwise evaluate the reference fold over the selected live events. Both equal 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +14,13 @@ from meterd.core.models import Aggregation, Meter, Scalar, UsageEvent
 from meterd.core.query import (
     CUSTOMER,
     MAX_RANGE_WINDOWS,
-    Accumulator,
     FilterOp,
     QuerySpec,
     Row,
-    assemble,
     evaluate,
     resolve_aggregation,
 )
+from meterd.core.rollplan import assemble_values
 from meterd.core.windows import Window, windows_between, zone
 from meterd.storage.postgres_fold import DAY_MS, HOUR_MS, LVL_DAY, LVL_HOUR
 from meterd.storage.postgres_rows import METER_COLUMNS, to_meter
@@ -45,9 +45,8 @@ async def run_query(conn: Conn, tenant: str, spec: QuerySpec, now: int) -> list[
     cur = await conn.execute(f"SELECT {METER_COLUMNS} FROM meters WHERE tenant = %s", (tenant,))
     meters = {m.key: m for m in map(to_meter, await cur.fetchall())}
     plan = await choose_plan(conn, tenant, spec, meters)
-    if plan is None:
-        return await raw_query(conn, tenant, spec, meters, now)
-    return await rollup_query(conn, tenant, spec, meters, plan)
+    rows = None if plan is None else await rollup_query(conn, tenant, spec, meters, plan)
+    return await raw_query(conn, tenant, spec, meters, now) if rows is None else rows
 
 
 def frames_of(spec: QuerySpec) -> list[tuple[int, int]] | None:
@@ -87,7 +86,7 @@ async def choose_plan(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str
     if any(resolve_aggregation(spec, meters.get(m))[0] not in ROLLABLE for m in candidates):
         return None
     keys = dimension_keys(spec)
-    if len(keys) > 1:
+    if len(keys) > 1 or any("\x00" in k for k in keys):
         return None
     dkey = next(iter(keys), "")
     if dkey:
@@ -108,7 +107,10 @@ async def choose_plan(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str
 
 
 def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
-    """WHERE conditions shared by the rollup and pending halves of a rollup query."""
+    """WHERE conditions shared by the rollup and pending halves of a rollup query.
+
+    A NULL ``dval`` (a pending value that cannot be rolled up) always passes, so the caller sees it.
+    """
     parts = []
     if spec.meters:
         parts.append("meter = ANY(%(meters)s)")
@@ -122,59 +124,112 @@ def filter_sql(spec: QuerySpec, params: dict[str, Any], dval: str) -> str:
     for i, f in enumerate(spec.filters):
         params[f"f{i}"] = [json.dumps(v) for v in f.values]
         test = f"dcls({dval}) IN (SELECT dcls(x) FROM unnest(%(f{i})s::text[]) AS x)"
-        parts.append(test if f.op in (FilterOp.EQ, FilterOp.IN) else f"NOT coalesce({test}, false)")
+        keep = f.op in (FilterOp.EQ, FilterOp.IN)
+        parts.append(f"({dval} IS NULL OR {test})" if keep else f"NOT coalesce({test}, false)")
     return "".join(f" AND {p}" for p in parts)
 
 
-async def rollup_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan) -> list[Row]:
-    """Fold rollup cells and pending events into the spec's windows in SQL; assemble rows in the core."""
+async def rollup_query(
+    conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], plan: Plan
+) -> list[Row] | None:
+    """Fold rollup cells and pending events into the spec's windows; assemble rows in the core.
+
+    When every rollup row is already one output cell (grouped by customer and the plan's key, windows the
+    rollup's own buckets), rows are read as they are; otherwise SQL folds them into the windows first.
+    None when a pending event's value of the plan's key cannot be rolled up (the reference path answers).
+    """
     width = HOUR_MS if plan.lvl == LVL_HOUR else DAY_MS
-    params: dict[str, Any] = {
-        "t": tenant,
-        "lvl": plan.lvl,
-        "k": plan.dkey,
-        "s": spec.start,
-        "e": spec.end,
-        "frames": [f[0] for f in plan.frames],
-        "w": width,
-    }
-    pending_dval = "dval(dims -> %(k)s)" if plan.dkey else "'null'"
+    params: dict[str, Any] = {"t": tenant, "lvl": plan.lvl, "k": plan.dkey, "s": spec.start, "e": spec.end,
+                              "frames": [f[0] for f in plan.frames], "w": width}
+    pending_dval = "dval(coalesce(e.fdims, e.dims)::json -> %(k)s)" if plan.dkey else "'null'"
     by_customer = "customer" if CUSTOMER in spec.group_by else "''"
     by_dval = "dval" if plan.dkey in spec.group_by and plan.dkey != CUSTOMER else "'null'"
-    sql = f"""
-    SELECT meter, {by_customer}, {by_dval}, width_bucket(bucket, %(frames)s::bigint[]),
-           sum(n)::bigint, sum(total), min(lo), max(hi)
-    FROM (
-      SELECT meter, customer, dval, bucket, n, total, lo, hi FROM rollup
-      WHERE tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0
-      {filter_sql(spec, params, "dval")}
-      UNION ALL
-      SELECT meter, customer, {pending_dval}, time - time %% %(w)s, 1, value, value, value FROM pending
-      WHERE tenant = %(t)s AND time >= %(s)s AND time < %(e)s {filter_sql(spec, params, pending_dval)}
-    ) AS x
-    GROUP BY 1, 2, 3, 4
-    """
-    cur = await conn.execute(sql.encode(), params)
-    cells: dict[tuple[str, tuple[Scalar, ...], int], Accumulator] = {}
-    totals: dict[tuple[str, tuple[Scalar, ...]], Accumulator] = {}
-    for meter, customer, dval, frame, n, total, lo, hi in await cur.fetchall():
-        label = json.loads(dval) if dval is not None else None
-        group = tuple(customer if g == CUSTOMER else label for g in spec.group_by)
-        aggregation, unique = resolve_aggregation(spec, meters.get(meter))
-        acc = Accumulator(aggregation, unique, total=total, count=n, low=lo, high=hi)
-        cells[(meter, group, plan.frames[frame - 1][0])] = acc
-        merge(totals.setdefault((meter, group), Accumulator(aggregation, unique)), acc)
-    return assemble(cells, totals, meters, spec)
+    frame = "(%(frames)s::bigint[])[width_bucket({0}, %(frames)s::bigint[])]"
+    one_to_one = (
+        CUSTOMER in spec.group_by
+        and (not plan.dkey or plan.dkey in spec.group_by)
+        and ((spec.window is Window.DAY and width == DAY_MS) or (spec.window is Window.HOUR and width == HOUR_MS))
+    )
+    where = "tenant = %(t)s AND lvl = %(lvl)s AND dkey = %(k)s AND bucket >= %(s)s AND bucket < %(e)s AND n > 0"
+    where += filter_sql(spec, params, "dval")
+    if one_to_one:
+        rolled = f"SELECT meter, customer, dval, bucket, n, total, lo, hi FROM rollup WHERE {where}"
+    else:
+        rolled = (f"SELECT meter, {by_customer}, {by_dval}, {frame.format('bucket')}, sum(n)::bigint, sum(total), "
+                  f"min(lo), max(hi) FROM rollup WHERE {where} GROUP BY 1, 2, 3, 4")
+    pending = f"""
+      SELECT meter, {by_customer}, {pending_dval},
+             {frame.format('time - time %% %(w)s')}, count(*), sum(value), min(value), max(value)
+      FROM pending AS p JOIN events AS e ON e.seq >= p.batch << 24 AND e.seq < (p.batch + 1) << 24
+      WHERE p.tenant = %(t)s AND e.tenant = %(t)s AND NOT e.voided AND time >= %(s)s AND time < %(e)s
+      {filter_sql(spec, params, pending_dval)}
+      GROUP BY 1, 2, 3, 4"""
+    cells: dict[str, dict[tuple[Scalar, ...], dict[int, list[Any]]]] = {}
+    labels: dict[str, Scalar] = {}
+    shape = tuple(g == CUSTOMER for g in spec.group_by)
+    cur = await conn.execute(f"{rolled}\n      UNION ALL{pending}".encode(), params)
+    for meter, customer, dval, start, n, total, lo, hi in await cur.fetchall():
+        if dval in labels:
+            label = labels[dval]
+        elif dval is None:
+            return None
+        else:
+            label = labels[dval] = json.loads(dval)
+        # the plan's one dimension key gives ``label``; the common shapes skip the generic tuple build
+        if shape == (True,):
+            group: tuple[Scalar, ...] = (customer,)
+        elif shape == (True, False):
+            group = (customer, label)
+        else:
+            group = tuple(customer if is_customer else label for is_customer in shape)
+        by_group = cells.get(meter)
+        if by_group is None:
+            by_group = cells[meter] = {}
+        windows = by_group.get(group)
+        if windows is None:
+            windows = by_group[group] = {}
+        part = windows.get(start)
+        if part is None:
+            windows[start] = [n, total, lo, hi]
+        else:
+            merge(part, n, total, lo, hi)
+    rows: list[Row] = []
+    for meter in sorted(cells):
+        aggregation = resolve_aggregation(spec, meters.get(meter))[0]
+        value = RESULT[aggregation]
+        by_group = cells[meter]
+        values = {g: {start: value(p) for start, p in w.items()} for g, w in by_group.items()}
+        totals = None if spec.take is None else {g: value(whole(w.values())) for g, w in by_group.items()}
+        rows.extend(assemble_values(meter, spec, plan.frames, aggregation, values, totals))
+    return rows
 
 
-def merge(into: Accumulator, part: Accumulator) -> None:
-    """Fold one cell's partial aggregate into a group total."""
-    into.total += part.total
-    into.count += part.count
-    if part.low is not None and (into.low is None or part.low < into.low):
-        into.low = part.low
-    if part.high is not None and (into.high is None or part.high > into.high):
-        into.high = part.high
+# A cell's value from its partial aggregate [count, sum, min, max] (as ``Accumulator.result`` computes it).
+RESULT: dict[Aggregation, Callable[[list[Any]], float | None]] = {
+    Aggregation.SUM: lambda p: p[1],
+    Aggregation.COUNT: lambda p: float(p[0]),
+    Aggregation.MIN: lambda p: p[2],
+    Aggregation.MAX: lambda p: p[3],
+    Aggregation.AVG: lambda p: p[1] / p[0],
+}
+
+
+def merge(into: list[Any], n: int, total: float, lo: float | None, hi: float | None) -> None:
+    """Fold one partial aggregate [count, sum, min, max] into another."""
+    into[0] += n
+    into[1] += total
+    if lo is not None and (into[2] is None or lo < into[2]):
+        into[2] = lo
+    if hi is not None and (into[3] is None or hi > into[3]):
+        into[3] = hi
+
+
+def whole(parts: Iterable[list[Any]]) -> list[Any]:
+    """One partial aggregate of several (a group's total over its windows)."""
+    out: list[Any] = [0, 0.0, None, None]
+    for p in parts:
+        merge(out, *p)
+    return out
 
 
 async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, Meter], now: int) -> list[Row]:
@@ -201,9 +256,11 @@ async def raw_query(conn: Conn, tenant: str, spec: QuerySpec, meters: dict[str, 
         where.append(in_range)
     cur = await conn.execute(
         "SELECT id, meter, customer, time, value, dims, end_time, surface FROM events WHERE "
-        + " AND ".join(where)
-        + " ORDER BY seq",
+        + " AND ".join(where) + " ORDER BY seq",
         params,
     )
-    events = [UsageEvent(*row) for row in await cur.fetchall()]
+    events = [
+        UsageEvent(event_id, meter, customer, time, value, json.loads(dims), end_time, surface)
+        for event_id, meter, customer, time, value, dims, end_time, surface in await cur.fetchall()
+    ]
     return evaluate(events, meters, spec, now)

@@ -49,16 +49,23 @@ def probe_keys(tenant: str, surface: str, event_id: str, bits: int = 64) -> list
     return [dedup_key(tenant, surface, event_id, p, bits) for p in range(MAX_PROBES)]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with options builds an encoder per call
+
+
 def dumps(value: object) -> str:
     """Compact JSON, as stored in ``json`` columns."""
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODE(value)
 
 
-def pending_dims(dims: Dimensions, text: str) -> str:
-    """The dimensions as the rollup fold reads them: key names cannot hold NUL there (values may)."""
-    if "\\u0000" not in text or not any(NUL in key for key in dims):
-        return text
-    return dumps({key.replace(NUL, "\ufffd"): value for key, value in dims.items()})
+def fold_dims(dims: Dimensions, text: str) -> str | None:
+    """What the rollup reads instead of ``text`` when it holds NUL (PostgreSQL's JSON functions reject it), else None.
+
+    Keys with NUL are left out (they are never rolled up); string values with NUL become ``[]``, which the
+    rollup takes as "cannot be rolled up" (see ``dval`` in the schema).
+    """
+    if "\\u0000" not in text:
+        return None
+    return dumps({k: [] if isinstance(v, str) and NUL in v else v for k, v in dims.items() if NUL not in k})
 
 
 def text_safe(value: str | None) -> str | None:
@@ -84,45 +91,22 @@ def decode_errors(data: Any) -> tuple[Any, ...]:
 
 def to_stored_event(row: Sequence[Any]) -> StoredEvent:
     """A row selected with :data:`EVENT_COLUMNS`."""
-    (
-        event_id,
-        meter,
-        customer,
-        time,
-        value,
-        dims,
-        end_time,
-        surface,
-        raw,
-        seq,
-        ingested_at,
-        voided,
-        replaces,
-        replaced_by,
-    ) = row
-    event = UsageEvent(event_id, meter, customer, time, value, dims, end_time, surface, raw)
+    (event_id, meter, customer, time, value, dims, end_time, surface, raw, seq, ingested_at, voided, replaces,
+     replaced_by) = row
+    event = UsageEvent(event_id, meter, customer, time, value, json.loads(dims), end_time, surface, raw)
     status = EventStatus.VOIDED if voided else EventStatus.LIVE
     return StoredEvent(event, seq, ingested_at, status, replaces, replaced_by)
 
 
 def to_key(row: Sequence[Any]) -> ApiKey:
     key_id, tenant, name, scopes, secret_hash, created_at, last_used_at, revoked_at = row
-    return ApiKey(
-        key_id, tenant, name, frozenset(Scope(s) for s in scopes), secret_hash, created_at, last_used_at, revoked_at
-    )
+    return ApiKey(key_id, tenant, name, frozenset(Scope(s) for s in scopes), secret_hash, created_at,
+                  last_used_at, revoked_at)
 
 
 def key_params(key: ApiKey) -> tuple[Any, ...]:
-    return (
-        key.id,
-        key.tenant,
-        key.name,
-        sorted(s.value for s in key.scopes),
-        key.secret_hash,
-        key.created_at,
-        key.last_used_at,
-        key.revoked_at,
-    )
+    return (key.id, key.tenant, key.name, sorted(s.value for s in key.scopes), key.secret_hash, key.created_at,
+            key.last_used_at, key.revoked_at)
 
 
 def to_customer(row: Sequence[Any]) -> Customer:

@@ -45,6 +45,9 @@ CREATE TABLE meters (
 
 -- Usage events. ``key`` is a 64-bit hash of (tenant, surface, id) with open addressing on collision
 -- (probe 0, 1, ...): a compact unique key is much cheaper to maintain than a unique index on the text.
+-- ``seq`` is (ingest batch << 24) + position in the batch. ``dims`` is JSON text as ingested (not parsed on
+-- insert); ``fdims`` is set only when a key name holds NUL (which PostgreSQL's JSON functions reject): the same
+-- object with those names changed, which the rollup reads instead.
 CREATE TABLE events (
     key         bigint NOT NULL,
     seq         bigint NOT NULL,
@@ -55,7 +58,8 @@ CREATE TABLE events (
     customer    text COLLATE "C" NOT NULL,
     time        bigint NOT NULL,
     value       double precision NOT NULL,
-    dims        json NOT NULL,
+    dims        text NOT NULL,
+    fdims       text,
     end_time    bigint,
     raw         text,
     fp          text NOT NULL,
@@ -65,21 +69,17 @@ CREATE TABLE events (
     replaced_by text
 );
 CREATE SEQUENCE events_seq OWNED BY events.seq;
-ALTER TABLE events ALTER COLUMN seq SET DEFAULT nextval('events_seq');
 CREATE UNIQUE INDEX events_key ON events (key);
 CREATE INDEX events_series ON events (tenant, meter, customer, time);
 CREATE UNIQUE INDEX events_seq_idx ON events (seq);
 
--- Accepted events not yet folded into ``rollup``. Queries read rollup + pending in one snapshot, so the
--- cache stays exact; the fold moves rows from here into ``rollup`` in one transaction.
+-- Ingest batches whose events are not yet folded into ``rollup`` (one row per batch that stored any event:
+-- its events are those with seq >> 24 = batch). Queries read rollup + the events of pending batches in one
+-- snapshot, so the cache stays exact; the fold moves whole batches into ``rollup`` in one transaction.
 CREATE TABLE pending (
-    seq      bigint PRIMARY KEY,
-    tenant   text COLLATE "C" NOT NULL,
-    meter    text COLLATE "C" NOT NULL,
-    customer text COLLATE "C" NOT NULL,
-    time     bigint NOT NULL,
-    value    double precision NOT NULL,
-    dims     json NOT NULL
+    batch  bigint PRIMARY KEY,
+    tenant text COLLATE "C" NOT NULL,
+    n      integer NOT NULL
 );
 
 -- Exact pre-aggregates of live, folded events: per customer by UTC hour (lvl 1) and day (lvl 2), and per
@@ -118,9 +118,10 @@ CREATE TABLE rollup_values (
     PRIMARY KEY (tenant, meter, dkey, dval)
 );
 
--- A dimension value as rollups keep it: its JSON text ('null' when missing); NULL when it holds \u0000.
+-- A dimension value as rollups keep it: its JSON text ('null' when missing); NULL when it cannot be rolled up
+-- (the rollup reads ``fdims`` for events whose text holds \u0000, where such values are ``[]``).
 CREATE FUNCTION dval(v json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v IS NULL THEN 'null' WHEN strpos(v::text, '\u0000') > 0 THEN NULL ELSE v::text END $$;
+$$ SELECT CASE WHEN v IS NULL THEN 'null' WHEN json_typeof(v) = 'array' THEN NULL ELSE v::text END $$;
 -- Values in one class are equal in Python (1 = 1.0 = true): a key whose values clash is not rolled up.
 CREATE FUNCTION dcls(d text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT CASE WHEN d = 'true' THEN 'n:1' WHEN d = 'false' THEN 'n:0' WHEN d = 'null' THEN 'null'
