@@ -40,6 +40,7 @@ T = TypeVar("T")
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
 DEFAULT_SCHEMA = "meterd"
+CLOSE_WAIT_SECONDS = 10
 
 
 def split_url(url: str, schema: str | None) -> tuple[str, str]:
@@ -96,6 +97,7 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
         except psycopg.Error as exc:
             raise StorageError(f"cannot open PostgreSQL store: {exc}") from exc
         self._pool = pool
+        self._closing = False
         if self.fold_interval is not None:
             self._folder = asyncio.create_task(self._fold_loop())
 
@@ -105,11 +107,12 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
         await conn.commit()
 
     async def close(self) -> None:
+        self._closing = True
         folder, self._folder = self._folder, None
         if folder is not None:
             folder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await folder
+            # The driver may turn the cancellation into a query error; the loop then sees _closing and ends.
+            await asyncio.wait({folder}, timeout=CLOSE_WAIT_SECONDS)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -131,14 +134,15 @@ class PostgresStore(EventsMixin, CrudMixin, PgBase, Store):
 
     async def _fold_loop(self) -> None:
         assert self.fold_interval is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fold_interval)
             self._wake.clear()
             try:
                 await self.fold()
             except MeterdError as exc:
-                log.warning("rollup fold failed: %s", exc)
+                if not self._closing:
+                    log.warning("rollup fold failed: %s", exc)
 
     # events --------------------------------------------------------------------------------------------
     async def ingest(
