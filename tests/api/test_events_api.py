@@ -119,7 +119,6 @@ async def test_void_and_amend_are_audited_and_change_totals(client: httpx.AsyncC
     assert await total() == 7
     r = await client.post("/v1/events/e1/void", json={"reason": "test traffic"})
     assert r.status_code == 200 and r.json()["event"]["status"] == "voided"
-    assert await client.post("/v1/events/e1/void", json={"reason": "again"}) is not None
     assert (await client.post("/v1/events/e1/void", json={"reason": "again"})).status_code == 409
     assert await total() == 5
     r = await client.post("/v1/events/e2/amend", json={"reason": "wrong value", "event": {"value": 1}})

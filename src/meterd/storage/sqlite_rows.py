@@ -102,32 +102,20 @@ class Names:
     # writer side: create on miss ------------------------------------------------------------------------
     def mid_for(self, tx: Tx, local: dict[tuple[str, str], int], tenant: str, meter: str) -> int:
         key = (tenant, meter)
-        mid = self.mids.get(key) or local.get(key)
-        if mid is not None:
-            return mid
-        conn = tx.conn
-        row = conn.execute("SELECT mid FROM meter_ids WHERE tenant = ? AND meter = ?", key).fetchone()
-        if row is None:
-            cur = conn.execute("INSERT INTO meter_ids (tenant, meter) VALUES (?, ?)", key)
-            mid = int(cur.lastrowid or 0)
-        else:
-            mid = int(row[0])
+        found = self.mids.get(key) or local.get(key)
+        if found is not None:
+            return found
+        mid = _allocate(tx, "meter_ids", "mid", "tenant = ? AND meter = ?", "(tenant, meter)", key)
         local[key] = mid
         tx.after_commit.append(lambda: self._remember_mid(tenant, meter, mid))
         return mid
 
     def sid_for(self, tx: Tx, local: dict[tuple[int, str], int], mid: int, customer: str) -> int:
         key = (mid, customer)
-        sid = self.sids.get(key) or local.get(key)
-        if sid is not None:
-            return sid
-        conn = tx.conn
-        row = conn.execute("SELECT sid FROM series_ids WHERE mid = ? AND customer = ?", key).fetchone()
-        if row is None:
-            cur = conn.execute("INSERT INTO series_ids (mid, customer) VALUES (?, ?)", key)
-            sid = int(cur.lastrowid or 0)
-        else:
-            sid = int(row[0])
+        found = self.sids.get(key) or local.get(key)
+        if found is not None:
+            return found
+        sid = _allocate(tx, "series_ids", "sid", "mid = ? AND customer = ?", "(mid, customer)", key)
         local[key] = sid
         tx.after_commit.append(lambda: self._remember_sid(mid, customer, sid))
         return sid
@@ -260,3 +248,12 @@ CORRECTION_COLUMNS = "id, event_id, surface, action, reason, key_id, created_at,
 
 def correction_row(row: tuple[Any, ...]) -> Correction:
     return Correction(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def _allocate(tx: Tx, table: str, column: str, where: str, columns: str, key: tuple[object, ...]) -> int:
+    """The integer id of ``key`` in ``table``, inserting a row when there is none yet (inside the writer)."""
+    row = tx.conn.execute(f"SELECT {column} FROM {table} WHERE {where}", key).fetchone()
+    if row is not None:
+        return int(row[0])
+    cur = tx.conn.execute(f"INSERT INTO {table} {columns} VALUES (?, ?)", key)
+    return int(cur.lastrowid or 0)
