@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meterd.core.errors import Conflict, FieldError, NotFound
+from meterd.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from meterd.core.events import record_json
 from meterd.core.models import Correction, EventStatus, Outcome, UsageEvent
 from meterd.core.query import QuerySpec
@@ -308,3 +308,10 @@ async def test_close_interval(store: Store) -> None:
     assert stats.counts[("conn", "native", "accepted")] == 4
     assert stats.counts[("conn", "native", "duplicate")] == 3
     assert stats.counts[("conn", "native", "conflict")] == 5
+
+
+async def test_a_malformed_cursor_is_invalid_input(store: Store) -> None:
+    with pytest.raises(InvalidInput):
+        await store.list_events("t", EventFilter(), 10, "not-a-cursor")
+    with pytest.raises(InvalidInput):
+        await store.list_rejections("t", None, 10, "-1")

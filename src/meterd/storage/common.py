@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meterd.core.errors import FieldError, InvalidInput
 from meterd.core.models import Rejection
 
 STATS_BUCKET_MS = 60_000
@@ -36,3 +37,12 @@ def page_after(sorted_keys: Sequence[str], cursor: str | None, limit: int) -> tu
 def replacement_id(event_id: str, now: int) -> str:
     """The id given to an amendment's replacement when the caller names none."""
     return f"{event_id}~{now}"
+
+
+def seq_cursor(cursor: str | None) -> int:
+    """The sequence number a page cursor stands for (0 = from the start); a malformed one is invalid input."""
+    if not cursor:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise InvalidInput("invalid cursor", [FieldError("cursor", "must be a cursor returned by a listing")])
+    return int(cursor)

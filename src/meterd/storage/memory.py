@@ -24,7 +24,7 @@ from meterd.core.models import (
 )
 from meterd.core.query import QuerySpec, Row, evaluate
 from meterd.storage.base import EventFilter, IngestStats, NewRejection, Page, Store
-from meterd.storage.common import bump_stats, group_rejections, page_after, replacement_id
+from meterd.storage.common import bump_stats, group_rejections, page_after, replacement_id, seq_cursor
 
 
 class MemoryStore(Store):
@@ -177,7 +177,7 @@ class MemoryStore(Store):
         return self.events.get((tenant, surface, event_id))
 
     async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
-        after = int(cursor) if cursor else 0
+        after = seq_cursor(cursor)
         chosen = sorted(
             (s for (t, _, _), s in self.events.items() if t == tenant and s.seq > after and _matches(s, where)),
             key=lambda s: s.seq,
@@ -258,7 +258,7 @@ class MemoryStore(Store):
     async def list_rejections(
         self, tenant: str, surface: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page:
-        after = int(cursor) if cursor else 0
+        after = seq_cursor(cursor)
         chosen = [
             r
             for rid, (t, r) in sorted(self.rejections.items())

@@ -8,7 +8,7 @@ from typing import Any
 from meterd.core.errors import NotFound
 from meterd.core.models import ApiKey, Customer, Meter, Tenant
 from meterd.storage.base import IngestStats, NewRejection, Page
-from meterd.storage.common import group_rejections
+from meterd.storage.common import group_rejections, seq_cursor
 from meterd.storage.postgres_base import Conn, PgBase
 from meterd.storage.postgres_ingest import count_outcomes, insert_rejections
 from meterd.storage.postgres_rows import (
@@ -152,7 +152,7 @@ class CrudMixin(PgBase):
         rows = await self._rows(
             f"SELECT {REJECTION_COLUMNS} FROM rejections WHERE tenant = %s AND id > %s "
             "AND (%s::text IS NULL OR surface = %s) ORDER BY id LIMIT %s",
-            (tenant, int(cursor) if cursor else 0, surface, surface, max(limit, 0) + 1),
+            (tenant, seq_cursor(cursor), surface, surface, max(limit, 0) + 1),
         )
         items = [to_rejection(r) for r in rows[:limit]]
         return Page(items, str(items[-1].id) if len(rows) > limit and items else None)

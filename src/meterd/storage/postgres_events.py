@@ -9,7 +9,7 @@ from meterd.core.errors import Conflict, NotFound
 from meterd.core.events import fingerprint
 from meterd.core.models import Correction, EventStatus, Outcome, StoredEvent, UsageEvent
 from meterd.storage.base import EventFilter, Page
-from meterd.storage.common import replacement_id
+from meterd.storage.common import replacement_id, seq_cursor
 from meterd.storage.memory import conflict_rejection
 from meterd.storage.postgres_base import Conn, PgBase
 from meterd.storage.postgres_fold import lock_fold, unfold_event
@@ -48,7 +48,7 @@ class EventsMixin(PgBase):
         return await self._run(work)
 
     async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
-        params: dict[str, Any] = {"t": tenant, "after": int(cursor) if cursor else 0, "n": max(limit, 0) + 1}
+        params: dict[str, Any] = {"t": tenant, "after": seq_cursor(cursor), "n": max(limit, 0) + 1}
         conds = ["tenant = %(t)s", "seq > %(after)s"]
         for name, column, op in (
             ("surface", "surface", "="),

@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from meterd.core.errors import InvalidInput, NotFound, StorageError
+from meterd.core.errors import NotFound, StorageError
 from meterd.core.models import (
     ApiKey,
     Correction,
@@ -42,7 +42,7 @@ from meterd.core.models import (
 from meterd.core.query import QuerySpec, Row
 from meterd.storage import sqlite_ingest, sqlite_query, sqlite_rollup
 from meterd.storage.base import EventFilter, IngestStats, NewRejection, Page, Store
-from meterd.storage.common import STATS_BUCKET_MS, group_rejections
+from meterd.storage.common import STATS_BUCKET_MS, group_rejections, seq_cursor
 from meterd.storage.migrate import MigrationError
 from meterd.storage.sqlite_conn import SYNCHRONOUS, Readers, ReadTx, Tuning, Tx, Writer, prepare
 from meterd.storage.sqlite_rows import (
@@ -63,15 +63,6 @@ from meterd.storage.sqlite_rows import (
 )
 
 T = TypeVar("T")
-
-
-def _cursor_int(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(cursor)
-    except ValueError:
-        raise InvalidInput("invalid cursor", []) from None
 
 
 class SQLiteStore(Store):
@@ -281,7 +272,7 @@ class SQLiteStore(Store):
         return await self._read(read)
 
     async def list_events(self, tenant: str, where: EventFilter, limit: int = 100, cursor: str | None = None) -> Page:
-        after = _cursor_int(cursor)
+        after = seq_cursor(cursor)
 
         def read(conn: sqlite3.Connection) -> Page:
             with ReadTx(conn):
@@ -359,7 +350,7 @@ class SQLiteStore(Store):
     async def list_rejections(
         self, tenant: str, surface: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page:
-        after = _cursor_int(cursor)
+        after = seq_cursor(cursor)
         sql = f"SELECT {REJECTION_COLUMNS} FROM rejections WHERE tenant = ? AND id > ?"
         params: list[Any] = [tenant, after]
         if surface is not None:
