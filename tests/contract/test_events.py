@@ -315,3 +315,14 @@ async def test_a_malformed_cursor_is_invalid_input(store: Store) -> None:
         await store.list_events("t", EventFilter(), 10, "not-a-cursor")
     with pytest.raises(InvalidInput):
         await store.list_rejections("t", None, 10, "-1")
+
+
+async def test_rejections_with_nul_characters_are_kept(store: Store) -> None:
+    """Whatever a client sent is kept, even text a database cannot hold verbatim (PostgreSQL and NUL)."""
+    bad = NewRejection("vault", "invalid_input", "product: invalid", "raw\x00", meter="\x00", event_id="e\x00")
+    ids = await store.add_rejections("t", [bad], 1_000)
+    page = await store.list_rejections("t")
+    assert [r.id for r in page.items] == ids
+    assert page.items[0].raw.startswith("raw")
+    stats = await store.ingest_stats("t", 0, 10**12)
+    assert sum(n for (_, _, outcome), n in stats.counts.items() if outcome == "rejected") == 1

@@ -219,7 +219,7 @@ async def count_outcomes(
     for event, outcome in zip(events, outcomes, strict=True):
         counts[(event.meter, event.surface, outcome.value)] += 1
     for r in rejections:
-        counts[(r.meter or "", r.surface, Outcome.REJECTED.value)] += 1
+        counts[(text_safe(r.meter) or "", r.surface, Outcome.REJECTED.value)] += 1
     if not counts:
         return
     keys = list(counts)
